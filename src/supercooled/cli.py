@@ -1,0 +1,51 @@
+"""The ``supercooled`` command line: one entry point, one module per subcommand.
+
+Subcommands live in :mod:`supercooled.commands`. Bad input raises
+:class:`~supercooled.errors.SupercooledError`; it is printed as one line
+(``supercooled: error: ...``) and the exit status is 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from supercooled import __version__, commands
+from supercooled.errors import SupercooledError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="supercooled",
+        description="Simulate Kob-Andersen mixtures, measure S(k) and F_s(k_p, t), and predict "
+        "slow dynamics with mode-coupling theory, a neural network or a fitted memory function.",
+    )
+    parser.add_argument("--version", action="version", version=f"supercooled {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (SupercooledError, FileNotFoundError, NotADirectoryError, FileExistsError) as error:
+        message = str(error) if isinstance(error, SupercooledError) else f"{error.strerror}: {error.filename}"
+        print(f"supercooled: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("supercooled: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
