@@ -1,0 +1,496 @@
+"""Resumable simulation campaigns that fill the state-point library.
+
+A campaign is a TOML file listing series of state points: one series is one (interaction,
+density) with temperatures from hot to cold, plus optional aged-glass states below them. Every
+state is simulated (:func:`supercooled.md.simulate`), measured
+(:func:`supercooled.measure.measure_run`) and its state file is put into the library the moment
+it is done, atomically, so a campaign can be killed at any moment and restarted: states already
+in the library are skipped, a killed run loses only the states in flight, and no partial file is
+ever left in the library.
+
+Run lengths follow each state's own relaxation. Within a series the states run from hot to cold;
+before a state starts, its alpha-relaxation time is estimated from the warmer states of the same
+series already measured (linear extrapolation of ln tau_alpha in 1/T through the two coldest
+finished states), and the run equilibrates for ``equilibration_tau_alpha`` (default 20) and
+produces for ``production_tau_alpha`` (default 20) times that estimate, within the minimum and
+maximum times of the configuration. After measuring, the estimate is checked: if the production
+was shorter than ``production_tau_alpha`` times the *measured* tau_alpha (or phi_s never decayed to
+1/e), the state is rerun with lengths from the measurement. A series stops once a state relaxes
+slower than ``tau_alpha_max``; colder temperatures of that series are recorded as skipped.
+
+Aged-glass states are quenched (started from a random configuration at the target temperature),
+aged for a fixed ``age_time`` with the thermostat, then measured over a fixed production; they
+are stored with ``equilibrated = 0``. A crystallised run is rerun with another seed, up to
+``max_attempts``; if every attempt crystallises the state is dropped. Every event (done,
+rerun, crystallised, dropped, failed with its error, skipped) is appended to
+``campaign_log.jsonl`` in the library folder.
+
+States are scheduled on dask.distributed: a LocalCluster with one single-threaded worker per core
+by default, or an existing scheduler (``--scheduler tcp://host:8786``, e.g. one started by
+dask-jobqueue on a SLURM cluster). Among the states whose warmer neighbours are done, the one
+with the smallest estimated cost (atom-steps) runs first, so the library fills breadth-first
+across series.
+
+Example configuration::
+
+    [campaign]
+    name = "example"
+    seed = 1
+    tau_alpha_max = 300.0
+
+    [[series]]
+    interaction = "LJ"
+    density = 1.2
+    temperatures = [2.0, 1.0, 0.8]
+    aged_temperatures = [0.4]
+    age_time = 200.0
+    aged_production_time = 200.0
+
+or, instead of explicit series, a ``[grid]`` with ``interactions``, ``densities``,
+``reference_temperatures.<interaction>`` at ``rho_ref`` placed at each density by density
+scaling T = T_ref (rho / rho_ref)^gamma (see :func:`supercooled.systems.density_scaled_temperature`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import tomllib
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from supercooled.errors import SupercooledError
+from supercooled.systems import StatePoint, density_scaled_temperature, normalize_interaction
+
+LOG_NAME = "campaign_log.jsonl"
+
+SETTINGS_DEFAULTS = {
+    "name": "campaign",
+    "seed": 0,
+    "equilibration_tau_alpha": 20.0,
+    "production_tau_alpha": 20.0,
+    "min_equilibration_time": 20.0,
+    "min_production_time": 20.0,
+    "max_time": 12000.0,
+    "tau_alpha_max": 300.0,
+    "max_attempts": 3,
+    "first_tau_alpha_guess": 1.0,
+    "keep_trajectories": False,
+}
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One state point of a campaign, with what is needed to simulate it."""
+
+    interaction: str
+    density: float
+    temperature: float
+    equilibrated: bool = True
+    n_particles: int | None = None
+    dt: float | None = None
+    age_time: float | None = None
+    aged_production_time: float | None = None
+
+    @property
+    def state(self) -> StatePoint:
+        return StatePoint(self.interaction, self.density, self.temperature, self.n_particles)
+
+    @property
+    def series(self) -> tuple[str, float]:
+        return (self.interaction, round(self.density, 6))
+
+    @property
+    def filename(self) -> str:
+        from supercooled.library import state_filename
+
+        return state_filename(self.interaction, self.density, self.temperature, self.equilibrated)
+
+
+@dataclass
+class Campaign:
+    """A parsed campaign: settings and the ordered series of states (hot to cold)."""
+
+    settings: dict
+    series: dict[tuple[str, float], list[StateSpec]] = field(default_factory=dict)
+    aged: list[StateSpec] = field(default_factory=list)
+
+    @property
+    def states(self) -> list[StateSpec]:
+        return [s for specs in self.series.values() for s in specs] + list(self.aged)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def load_campaign(path) -> Campaign:
+    """Read and validate a campaign TOML file (see the module docstring for its layout)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SupercooledError(f"campaign file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise SupercooledError(f"{path}: not valid TOML ({error})") from None
+    return parse_campaign(raw, source=str(path))
+
+
+def parse_campaign(raw: dict, source: str = "<campaign>") -> Campaign:
+    unknown = set(raw.get("campaign", {})) - set(SETTINGS_DEFAULTS)
+    if unknown:
+        raise SupercooledError(f"{source}: unknown [campaign] keys: {', '.join(sorted(unknown))}")
+    settings = SETTINGS_DEFAULTS | raw.get("campaign", {})
+    entries = list(raw.get("series", [])) + _grid_series(raw.get("grid"), source)
+    if not entries:
+        raise SupercooledError(f"{source}: no [[series]] and no [grid]: nothing to simulate")
+    campaign = Campaign(settings=settings)
+    for entry in entries:
+        _add_series(campaign, entry, source)
+    return campaign
+
+
+def _grid_series(grid: dict | None, source: str) -> list[dict]:
+    if not grid:
+        return []
+    rho_ref, gamma = grid.get("rho_ref", 1.2), grid.get("gamma", 5.0)
+    entries = []
+    for interaction in grid["interactions"]:
+        reference = grid.get("reference_temperatures", {}).get(interaction)
+        if not reference:
+            raise SupercooledError(f"{source}: [grid.reference_temperatures] lacks {interaction}")
+        aged_reference = grid.get("aged_reference_temperatures", {}).get(interaction, [])
+        for rho in grid["densities"]:
+            def scale(temps, rho=rho):
+                return [round(density_scaled_temperature(t, rho, rho_ref=rho_ref, gamma=gamma), 4)
+                        for t in temps]
+            entry = {k: grid[k] for k in ("n_particles", "age_time", "aged_production_time")
+                     if k in grid}
+            entries.append(entry | {"interaction": interaction, "density": rho,
+                                    "temperatures": scale(reference),
+                                    "aged_temperatures": scale(aged_reference)})
+    return entries
+
+
+def _add_series(campaign: Campaign, entry: dict, source: str) -> None:
+    try:
+        interaction = normalize_interaction(entry["interaction"])
+        density = float(entry["density"])
+        temperatures = [float(t) for t in entry["temperatures"]]
+    except KeyError as missing:
+        raise SupercooledError(f"{source}: a series lacks {missing}") from None
+    if temperatures != sorted(temperatures, reverse=True) or len(set(temperatures)) != len(temperatures):
+        raise SupercooledError(f"{source}: temperatures of {interaction} rho={density} must "
+                               "decrease strictly (hot to cold)")
+    common = {"interaction": interaction, "density": density,
+              "n_particles": entry.get("n_particles"), "dt": entry.get("dt")}
+    specs = [StateSpec(temperature=t, **common) for t in temperatures]
+    for spec in specs:
+        spec.state  # noqa: B018 -- validates density, temperature and composition now
+    key = specs[0].series
+    if key in campaign.series:
+        raise SupercooledError(f"{source}: series {interaction} rho={density} appears twice")
+    campaign.series[key] = specs
+    for t in entry.get("aged_temperatures", []):
+        if "age_time" not in entry or "aged_production_time" not in entry:
+            raise SupercooledError(f"{source}: aged states of {interaction} rho={density} need "
+                                   "age_time and aged_production_time")
+        aged = StateSpec(temperature=float(t), equilibrated=False, age_time=float(entry["age_time"]),
+                         aged_production_time=float(entry["aged_production_time"]), **common)
+        aged.state  # noqa: B018
+        campaign.aged.append(aged)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def estimate_tau_alpha(temperature: float, finished: list[tuple[float, float]], guess: float) -> float:
+    """Estimate tau_alpha at ``temperature`` from (T, tau_alpha) of warmer finished states.
+
+    Two or more points: ln tau is extrapolated linearly in 1/T through the two coldest
+    (an Arrhenius law fitted locally, which underestimates a super-Arrhenius growth only
+    mildly over one temperature step; the check after the run corrects it). One point:
+    that tau times (T_1 / T)^2. None: ``guess``.
+    """
+    points = sorted((t, tau) for t, tau in finished if tau and math.isfinite(tau) and tau > 0)
+    if not points:
+        return guess
+    if len(points) == 1:
+        t1, tau1 = points[0]
+        return tau1 * (t1 / temperature) ** 2
+    (t1, tau1), (t2, tau2) = points[0], points[1]
+    slope = (math.log(tau2) - math.log(tau1)) / (1.0 / t2 - 1.0 / t1)
+    slope = max(slope, 0.0)  # colder is never faster
+    return tau1 * math.exp(slope * (1.0 / temperature - 1.0 / t1))
+
+
+def run_lengths(spec: StateSpec, tau_estimate: float, settings: dict) -> tuple[float, float]:
+    """(equilibration_time, production_time) in tau for one state."""
+    if not spec.equilibrated:
+        return spec.age_time, spec.aged_production_time
+    cap = settings["max_time"]
+    equilibration = min(cap, max(settings["min_equilibration_time"],
+                                 settings["equilibration_tau_alpha"] * tau_estimate))
+    production = min(cap, max(settings["min_production_time"],
+                              settings["production_tau_alpha"] * tau_estimate))
+    return equilibration, production
+
+
+def state_seed(spec: StateSpec, base_seed: int, attempt: int) -> int:
+    """A reproducible seed per state and attempt (independent of scheduling order)."""
+    key = f"{spec.interaction}|{spec.density:.4f}|{spec.temperature:.4f}|{int(spec.equilibrated)}"
+    digest = sum((i + 1) * ord(c) for i, c in enumerate(key))
+    return int(base_seed) * 1_000_003 + digest * 101 + 7919 * attempt
+
+
+def cost(spec: StateSpec, lengths: tuple[float, float]) -> float:
+    """Estimated atom-steps of a run (what sets its wall time)."""
+    from supercooled.md import default_timestep
+
+    state = spec.state
+    dt = spec.dt or default_timestep(state)
+    return state.n_particles * sum(lengths) / dt
+
+
+# --------------------------------------------------------------------------- one state (runs on a worker)
+
+
+def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch: str,
+              library: str, production_tau_alpha: float, max_time: float,
+              keep_trajectory: bool = False) -> dict:
+    """Simulate and measure one state; put its file into the library if it is acceptable.
+
+    Acceptable: not crystallised and, for an equilibrated state, produced for at least
+    ``production_tau_alpha`` times its measured tau_alpha (5 % slack), unless the production
+    already hit ``max_time``. Runs on a dask worker. Returns a summary dict with ``accepted``;
+    raises on failure (the client logs it).
+    """
+    from supercooled.library import read_state
+    from supercooled.md import simulate
+    from supercooled.measure import measure_run
+
+    start = time.time()
+    run_dir = Path(scratch) / Path(spec.filename).stem
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a killed earlier attempt: start clean (its seed may differ)
+    result = simulate(spec.state, run_dir, equilibration_time=lengths[0],
+                      production_time=lengths[1], dt=spec.dt, seed=seed, progress=False)
+    summary = {"crystallized": bool(result.crystallized), "accepted": False, "seed": seed,
+               "equilibration_time": lengths[0], "production_time": lengths[1]}
+    if not summary["crystallized"]:
+        measured = measure_run(run_dir, run_dir / "state.nc", progress=False,
+                               equilibrated=spec.equilibrated)
+        data = read_state(measured)
+        tau = float(data["tau_alpha"])
+        summary |= {"tau_alpha": tau, "temperature": float(data.attrs["temperature"]),
+                    "energy_drift": float(data.attrs["energy_drift"])}
+        if "ageing_check" in data:
+            summary["ageing_check"] = float(data["ageing_check"])
+        long_enough = math.isfinite(tau) and lengths[1] >= 0.95 * production_tau_alpha * tau
+        summary["accepted"] = (not spec.equilibrated) or long_enough or lengths[1] >= max_time
+        if summary["accepted"]:
+            _install(measured, Path(library) / spec.filename)
+    if not keep_trajectory:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return summary | {"wall_time": time.time() - start}
+
+
+def _install(source: Path, target: Path) -> None:
+    """Copy into the library atomically: a temporary name in the same folder, then rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
+# --------------------------------------------------------------------------- the client loop
+
+
+class _Log:
+    def __init__(self, library: Path):
+        self.path = library / LOG_NAME
+
+    def write(self, event: str, spec: StateSpec, **info) -> None:
+        record = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "event": event,
+                  "interaction": spec.interaction, "density": spec.density,
+                  "temperature_target": spec.temperature, "equilibrated": int(spec.equilibrated)}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record | info) + "\n")
+
+
+def _finished_tau(library: Path, specs: list[StateSpec]) -> dict[StateSpec, float]:
+    """tau_alpha of the states of a series that are already in the library."""
+    from supercooled.library import read_state
+
+    done = {}
+    for spec in specs:
+        path = library / spec.filename
+        if path.exists():
+            done[spec] = float(read_state(path)["tau_alpha"])
+    return done
+
+
+@dataclass
+class _SeriesProgress:
+    specs: list[StateSpec]
+    tau: dict  # spec -> measured tau_alpha of finished states
+    stopped: bool = False
+    override: dict = field(default_factory=dict)  # spec -> run lengths after a too-short run
+
+    def next_pending(self, in_flight: set, failed: set) -> StateSpec | None:
+        """The warmest unfinished state, if every warmer state is finished (or failed)."""
+        if self.stopped:
+            return None
+        for spec in self.specs:
+            if spec in self.tau or spec in failed:
+                continue
+            return None if spec in in_flight else spec
+        return None
+
+    def warmer_points(self, spec: StateSpec) -> list[tuple[float, float]]:
+        return [(s.temperature, t) for s, t in self.tau.items() if s.temperature > spec.temperature]
+
+
+def pending_states(campaign: Campaign, library) -> list[StateSpec]:
+    """States of the campaign not yet in the library (skipped states of stopped series included)."""
+    library = Path(library)
+    return [s for s in campaign.states if not (library / s.filename).exists()]
+
+
+def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: str | None = None,
+                 scratch=None, progress: bool = True) -> dict:
+    """Run every state of ``campaign`` not yet in ``library``; return counts of what happened."""
+    from distributed import Client, LocalCluster, as_completed
+    from tqdm.auto import tqdm
+
+    library = Path(library)
+    library.mkdir(parents=True, exist_ok=True)
+    scratch = Path(scratch or library.parent / ".campaign-scratch")
+    scratch.mkdir(parents=True, exist_ok=True)
+    log, settings = _Log(library), campaign.settings
+    series = {key: _SeriesProgress(specs, _finished_tau(library, specs))
+              for key, specs in campaign.series.items()}
+    for progress_ in series.values():
+        _stop_if_too_slow(progress_, settings)
+    aged = [s for s in campaign.aged if not (library / s.filename).exists()]
+    todo = [s for s in pending_states(campaign, library)]
+    counts = {"done": 0, "dropped": 0, "failed": 0, "skipped": 0}
+    if not todo:
+        return counts | {"pending": 0}
+
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                  processes=True, dashboard_address=None)
+    client = Client(scheduler or cluster)
+    n_slots = workers if not scheduler else max(1, len(client.scheduler_info()["workers"]))
+    bar = tqdm(total=len(todo), desc="states", unit="state", disable=not progress)
+    in_flight, failed, attempts, futures = set(), set(), {}, as_completed()
+    try:
+        while True:
+            while len(in_flight) < n_slots:
+                choice = _choose_next(series, aged, in_flight, failed, settings)
+                if choice is None:
+                    break
+                spec, lengths = choice
+                attempt = attempts.get(spec, 0)
+                seed = state_seed(spec, settings["seed"], attempt)
+                future = client.submit(run_state, spec, lengths, seed, str(scratch), str(library),
+                                       settings["production_tau_alpha"], settings["max_time"],
+                                       settings["keep_trajectories"], pure=False)
+                future.spec, future.lengths = spec, lengths
+                futures.add(future)
+                in_flight.add(spec)
+                if spec in aged:
+                    aged.remove(spec)
+            if not in_flight:
+                break
+            future = next(futures)
+            spec = future.spec
+            in_flight.discard(spec)
+            outcome = _handle(future, spec, series, aged, attempts, failed, log, settings)
+            counts[outcome] = counts.get(outcome, 0) + (outcome != "rerun")
+            if outcome in ("done", "dropped", "failed"):
+                bar.update(1)
+            bar.set_postfix_str(f"{spec.interaction} rho={spec.density} T={spec.temperature} {outcome}")
+        for progress_ in series.values():
+            for spec in progress_.specs:
+                if spec not in progress_.tau and spec not in failed and progress_.stopped:
+                    if not (library / spec.filename).exists():
+                        log.write("skipped", spec, reason="series reached tau_alpha_max")
+                        counts["skipped"] += 1
+                        bar.update(1)
+    finally:
+        bar.close()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return counts | {"pending": len(pending_states(campaign, library)) - counts["skipped"]}
+
+
+def _choose_next(series, aged, in_flight, failed, settings):
+    """The ready state with the smallest estimated cost, with its run lengths."""
+    candidates = []
+    for progress_ in series.values():
+        spec = progress_.next_pending(in_flight, failed)
+        if spec is not None:
+            tau = estimate_tau_alpha(spec.temperature, progress_.warmer_points(spec),
+                                     settings["first_tau_alpha_guess"])
+            lengths = progress_.override.get(spec) or run_lengths(spec, tau, settings)
+            candidates.append((cost(spec, lengths), spec, lengths))
+    for spec in aged:
+        if spec not in in_flight:
+            lengths = run_lengths(spec, 0.0, settings)
+            candidates.append((cost(spec, lengths), spec, lengths))
+    if not candidates:
+        return None
+    _, spec, lengths = min(candidates, key=lambda c: c[0])
+    return spec, lengths
+
+
+def _handle(future, spec, series, aged, attempts, failed, log, settings) -> str:
+    """Record the outcome of one finished future; queue reruns. Returns the outcome's name."""
+    progress_ = series.get(spec.series) if spec.equilibrated else None
+    if future.status == "error":
+        error = future.exception()
+        log.write("failed", spec, error=f"{type(error).__name__}: {error}",
+                  traceback="".join(traceback.format_tb(future.traceback()))[-2000:])
+        failed.add(spec)
+        return "failed"
+    summary = future.result()
+    if summary["crystallized"]:
+        attempts[spec] = attempts.get(spec, 0) + 1
+        if attempts[spec] >= settings["max_attempts"]:
+            log.write("dropped", spec, reason="crystallised in every attempt", **summary)
+            failed.add(spec)
+            return "dropped"
+        log.write("crystallized", spec, **summary)
+        if not spec.equilibrated:
+            aged.append(spec)
+        return "rerun"
+    if not summary["accepted"]:
+        attempts[("length", spec)] = attempts.get(("length", spec), 0) + 1
+        if attempts[("length", spec)] > 2:
+            log.write("failed", spec, error="still too short after two longer reruns", **summary)
+            failed.add(spec)
+            return "failed"
+        tau = summary["tau_alpha"]
+        if not math.isfinite(tau):  # phi_s never reached 1/e: at least four times longer
+            tau = 4.0 * summary["production_time"] / settings["production_tau_alpha"]
+        progress_.override[spec] = run_lengths(spec, 1.2 * tau, settings)
+        log.write("rerun", spec, reason="production shorter than the measured tau_alpha requires",
+                  **summary)
+        return "rerun"
+    if spec.equilibrated:
+        progress_.tau[spec] = summary["tau_alpha"]
+        _stop_if_too_slow(progress_, settings)
+    log.write("done", spec, **summary)
+    return "done"
+
+
+def _stop_if_too_slow(progress_: _SeriesProgress, settings) -> None:
+    taus = [t for t in progress_.tau.values() if math.isfinite(t)]
+    if taus and max(taus) > settings["tau_alpha_max"]:
+        progress_.stopped = True

@@ -1,0 +1,154 @@
+"""Campaign configuration, run-length planning, and real tiny campaigns on a LocalCluster."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from supercooled import campaign as cp
+from supercooled.errors import SupercooledError
+
+TINY = """
+[campaign]
+name = "tiny"
+seed = 5
+min_equilibration_time = 2.0
+min_production_time = 4.0
+max_time = 6.0
+equilibration_tau_alpha = 1.0
+production_tau_alpha = 1.0
+first_tau_alpha_guess = 0.1
+
+[[series]]
+interaction = "LJ"
+density = 1.2
+n_particles = 100
+temperatures = [2.0, 1.5]
+aged_temperatures = [0.3]
+age_time = 2.0
+aged_production_time = 3.0
+
+[[series]]
+interaction = "WCA"
+density = 1.2
+n_particles = 100
+temperatures = [2.0]
+"""
+
+
+def test_grid_expands_with_density_scaling(tmp_path):
+    camp = cp.load_campaign(Path(__file__).resolve().parents[1] / "campaigns" / "paper.toml")
+    assert len(camp.series) == 8 and len(camp.states) >= 80
+    lj12 = [s.temperature for s in camp.series[("LJ", 1.2)]]
+    lj18 = [s.temperature for s in camp.series[("LJ", 1.8)]]
+    assert lj18[0] == pytest.approx(lj12[0] * 1.5**5, rel=1e-4)
+    assert all(not s.equilibrated for s in camp.aged) and len(camp.aged) == 16
+    assert len({s.filename for s in camp.states}) == len(camp.states)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[campaign]\nname='x'\n", "nothing to simulate"),
+        ("[campaign]\nspeed=1\n", "unknown"),
+        ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=[1.0, 2.0]\n", "decrease"),
+        ("[[series]]\ninteraction='Yukawa'\ndensity=1.2\ntemperatures=[1.0]\n", "unknown interaction"),
+        ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=[-1.0]\n", "temperature"),
+        ("[[series]]\ninteraction='LJ'\ndensity=1.2\n", "lacks"),
+        ("[[series\n", "not valid TOML"),
+    ],
+)
+def test_bad_campaign_files(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(SupercooledError, match=message):
+        cp.load_campaign(path)
+
+
+def test_missing_campaign_file(tmp_path):
+    with pytest.raises(SupercooledError, match="not found"):
+        cp.load_campaign(tmp_path / "nope.toml")
+
+
+def test_tau_estimate_recovers_arrhenius_law():
+    def tau(t):
+        return 0.01 * math.exp(3.0 / t)
+
+    finished = [(2.0, tau(2.0)), (1.0, tau(1.0)), (1.5, tau(1.5))]
+    assert cp.estimate_tau_alpha(0.6, finished, 1.0) == pytest.approx(tau(0.6), rel=1e-9)
+    assert cp.estimate_tau_alpha(0.6, [], 7.0) == 7.0
+    assert cp.estimate_tau_alpha(0.5, [(1.0, 2.0)], 1.0) == pytest.approx(8.0)
+
+
+def test_run_lengths_follow_tau_within_limits():
+    settings = cp.SETTINGS_DEFAULTS | {"min_equilibration_time": 10.0, "min_production_time": 30.0,
+                                       "max_time": 1000.0}
+    spec = cp.StateSpec("LJ", 1.2, 0.5)
+    assert cp.run_lengths(spec, 0.1, settings) == (10.0, 30.0)
+    assert cp.run_lengths(spec, 5.0, settings) == (100.0, 100.0)
+    assert cp.run_lengths(spec, 500.0, settings) == (1000.0, 1000.0)
+    aged = cp.StateSpec("LJ", 1.2, 0.3, equilibrated=False, age_time=7.0, aged_production_time=9.0)
+    assert cp.run_lengths(aged, 5.0, settings) == (7.0, 9.0)
+
+
+def test_seeds_are_reproducible_and_distinct():
+    a, b = cp.StateSpec("LJ", 1.2, 0.5), cp.StateSpec("LJ", 1.2, 0.6)
+    assert cp.state_seed(a, 1, 0) == cp.state_seed(a, 1, 0)
+    assert len({cp.state_seed(a, 1, 0), cp.state_seed(a, 1, 1), cp.state_seed(b, 1, 0)}) == 3
+
+
+def _log(library):
+    path = library / cp.LOG_NAME
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.slow
+def test_tiny_campaign_on_two_workers_and_a_failing_state(tmp_path):
+    from supercooled.library import load_library
+
+    text = TINY + '\n[[series]]\ninteraction = "LJ"\ndensity = 1.4\nn_particles = 100\n' \
+        'dt = 0.5\ntemperatures = [3.0]\n'  # a time step far too large: LAMMPS loses atoms
+    camp = cp.parse_campaign(__import__("tomllib").loads(text))
+    library = tmp_path / "library"
+    counts = cp.run_campaign(camp, library, workers=2, scratch=tmp_path / "scratch", progress=False)
+    assert counts["failed"] == 1 and counts["done"] == 4
+    data = load_library(library)
+    assert data.sizes["state"] == 4
+    assert sorted(int(e) for e in data["equilibrated"].values) == [0, 1, 1, 1]
+    failed = [e for e in _log(library) if e["event"] == "failed"]
+    assert len(failed) == 1 and failed[0]["density"] == 1.4
+    assert not list(library.glob("*.tmp")) and not list(library.glob(".*tmp"))
+    # Everything done: a second run has nothing to do but the failed state.
+    assert [s.density for s in cp.pending_states(camp, library)] == [1.4]
+
+
+@pytest.mark.slow
+def test_killed_campaign_resumes_with_every_state_once(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    library = tmp_path / "library"
+    command = [sys.executable, "-m", "supercooled.cli", "campaign", str(config),
+               "--library", str(library), "--workers", "2"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(library.glob("*.nc")):
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)  # the client and its workers, mid-campaign
+    process.wait()
+    first = {p.name for p in library.glob("*.nc")}
+    assert 1 <= len(first) < 4
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    camp = cp.load_campaign(config)
+    assert {p.name for p in library.glob("*.nc")} == {s.filename for s in camp.states}
+    done = [(e["temperature_target"], e["equilibrated"]) for e in _log(library) if e["event"] == "done"]
+    assert len(done) == len(set(done))  # no state measured twice
+    assert not [p for p in library.iterdir() if p.name.endswith(".tmp")]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    assert "nothing left to do" in result.stdout
