@@ -1,0 +1,257 @@
+"""Tests of supercooled.mlp: features, masking, splits, training, persistence and predict."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from supercooled import mlp
+from supercooled.errors import SupercooledError
+from supercooled.grids import K_GRID, TIME_GRID
+
+
+def synthetic_library(temperatures=(0.5, 0.7, 1.0, 1.5, 2.0, 3.0), densities=(1.2, 1.4),
+                      interactions=("LJ", "WCA"), short_runs=True) -> xr.Dataset:
+    """A small library with the schema of design.md and a known structure -> dynamics law.
+
+    S_AA has a Gaussian main peak at k_0 = 7.2 (rho / 1.2)^(1/3) whose height grows as T
+    falls; S_AB and S_BB carry weaker peaks. The dynamics are stretched exponentials
+    phi_s^a = exp[-(t / tau_a)^0.8] with log tau_A = 2 / T - 1 (+ 0.3 for LJ) and
+    tau_B = 0.7 tau_A, i.e. a smooth function of the features. Warm states sample only
+    t < 10^2 (NaN beyond), as a short run would.
+    """
+    k, t = K_GRID, TIME_GRID
+    s_list, phi_list, meta = [], [], []
+    for inter in interactions:
+        for rho in densities:
+            for temp in temperatures:
+                k0 = 7.2 * (rho / 1.2) ** (1 / 3)
+                h = 1.5 + 0.6 / temp
+                peak = np.exp(-((k - k0) ** 2) / 0.8)
+                s_aa = 0.8 + (h - 1.0) * peak * 0.8 - 0.6 * np.exp(-k / 1.5)
+                s_ab = -0.3 * np.exp(-((k - 0.9 * k0) ** 2) / 1.0)
+                s_bb = 0.2 + 0.25 * np.exp(-((k - 1.05 * k0) ** 2) / 1.2) / temp ** 0.2
+                s_list.append(np.stack([s_aa, s_ab, s_bb]))
+                tau_a = np.exp(2.0 / temp - 1.0 + (0.3 if inter == "LJ" else 0.0))
+                phi = np.stack([np.exp(-(t / tau_a) ** 0.8), np.exp(-(t / (0.7 * tau_a)) ** 0.8)])
+                if short_runs and temp >= 1.5:
+                    phi[:, t > 1e2] = np.nan
+                phi_list.append(phi)
+                meta.append((inter, rho, temp))
+    n = len(meta)
+    s = np.array(s_list)
+    kp = np.array([k[np.argmax(x[0])] for x in s])
+    ds = xr.Dataset(
+        {"S": (("state", "pair", "k"), s),
+         "phi_s": (("state", "species", "time"), np.array(phi_list)),
+         "msd": (("state", "species", "time"), np.full((n, 2, len(t)), np.nan)),
+         "k_p": ("state", kp),
+         "tau_alpha": ("state", np.full(n, np.nan))},
+        coords={"k": k, "time": t, "pair": ["AA", "AB", "BB"], "species": ["A", "B"],
+                "interaction": ("state", [m[0] for m in meta]),
+                "density": ("state", [m[1] for m in meta]),
+                "temperature": ("state", [m[2] for m in meta]),
+                "temperature_target": ("state", [m[2] for m in meta]),
+                "equilibrated": ("state", np.ones(n, int)),
+                "crystallized": ("state", np.zeros(n, int))})
+    return ds
+
+
+TINY = mlp.TrainConfig(hidden=(32, 32), epochs=150, learning_rate=3e-3, batch_size=64,
+                       patience=None, l1_penalty=0.0)
+
+
+@pytest.fixture(scope="module")
+def library():
+    return synthetic_library()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(library):
+    train, _ = mlp.split_states(library.sizes["state"], 0.2, seed=1)
+    cfg = mlp.TrainConfig(hidden=(16, 16), epochs=5, batch_size=128, patience=None)
+    ens = mlp.train_ensemble(library, train, n_members=2, seed=0, config=cfg, progress=False)
+    ens.metadata["training_ranges"] = mlp.training_ranges(library, ens.metadata["train_states"])
+    return ens
+
+
+def test_features_have_the_papers_layout(library):
+    d = mlp.design(library, [0])
+    assert d.x.shape[1] == mlp.N_FEATURES == 304
+    s = library["S"].isel(state=0)
+    np.testing.assert_allclose(d.x[0, :100], s.sel(pair="AA").values)
+    np.testing.assert_allclose(d.x[0, 100:200], s.sel(pair="AB").values)
+    np.testing.assert_allclose(d.x[0, 200:300], s.sel(pair="BB").values)
+    assert d.x[0, 300] == library["temperature"].values[0]
+    assert d.x[0, 301] == library["density"].values[0]
+    assert d.x[0, 302] == 0.0  # LJ
+    np.testing.assert_allclose(d.x[:, 303], np.log10(TIME_GRID[: len(d.x)]))
+
+
+def test_targets_are_phi_times_peak_height(library):
+    y = mlp.target_curves(library)
+    kp = float(library["k_p"].values[3])
+    s_aa = np.interp(kp, K_GRID, library["S"].isel(state=3).sel(pair="AA").values)
+    s_bb = np.interp(kp, K_GRID, library["S"].isel(state=3).sel(pair="BB").values)
+    np.testing.assert_allclose(y[3, :, 0], s_aa * library["phi_s"].values[3, 0])
+    np.testing.assert_allclose(y[3, :, 1], s_bb * library["phi_s"].values[3, 1])
+    np.testing.assert_allclose(y[3, 0], [s_aa, s_bb], rtol=0.02)  # F(t -> 0) = S_aa(k_p)
+
+
+def test_unsampled_times_are_masked_not_zero_filled(library):
+    warm = int(np.flatnonzero(library["temperature"].values >= 1.5)[0])
+    d = mlp.design(library, [warm])
+    # only sampled times become rows: t <= 100 for this short run
+    assert d.x[:, 303].max() <= 2.0 + 1e-9
+    assert len(d.x) == int(np.sum(TIME_GRID <= 1e2))
+    assert d.mask.all() and np.isfinite(d.y).all()
+
+
+def test_scaler_uses_training_statistics_and_survives_constant_features():
+    x = np.array([[1.0, 5.0], [3.0, 5.0]])
+    sc = mlp.Scaler.fit(x)
+    np.testing.assert_allclose(sc.transform(x), [[-1.0, 0.0], [1.0, 0.0]])
+
+
+def test_split_never_leaks_a_state(library):
+    n = library.sizes["state"]
+    for seed in range(5):
+        train, test = mlp.split_states(n, 0.1, seed)
+        assert len(np.intersect1d(train, test)) == 0
+        assert len(train) + len(test) == n
+        tr, te = mlp.design(library, train), mlp.design(library, test)
+        assert set(tr.state).isdisjoint(te.state)
+    assert not np.array_equal(mlp.split_states(n, 0.1, 0)[1], mlp.split_states(n, 0.1, 1)[1])
+
+
+def test_ensemble_validation_states_come_from_training_states(library):
+    train, test = mlp.split_states(library.sizes["state"], 0.2, 3)
+    tr, va = mlp.split_states(library.sizes["state"], 0.1, 7, candidates=train)
+    assert set(va) <= set(train) and set(tr) <= set(train) and set(va).isdisjoint(test)
+
+
+def test_r2_definition():
+    y = np.array([1.0, 2.0, 3.0, np.nan])
+    assert mlp.r2_score(y, y) == 1.0
+    assert mlp.r2_score(y, np.full(4, 2.0)) == pytest.approx(0.0)
+    assert mlp.r2_score(y, np.array([1.0, 2.0, 4.0, 0.0])) == pytest.approx(1 - 1 / 2)
+
+
+def test_training_learns_a_known_law(library):
+    """A small network recovers the stretched-exponential law on unseen states."""
+    train, test = mlp.split_states(library.sizes["state"], 0.2, seed=2)
+    scaler = mlp.Scaler.fit(mlp.design(library, train).x)
+    net, hist = mlp.train_network(mlp.design(library, train), mlp.design(library, test), scaler,
+                                  seed=0, config=TINY, progress=False)
+    assert hist["loss"][-1] < 0.2 * hist["loss"][0]
+    ens = mlp.Ensemble([net], scaler, TINY.hidden)
+    rows = mlp.evaluate(ens, library, test)
+    assert np.median([r["r2_mlp"] for r in rows]) > 0.9
+
+
+def test_training_is_deterministic(library):
+    train, test = mlp.split_states(library.sizes["state"], 0.2, seed=2)
+    cfg = mlp.TrainConfig(hidden=(16,), epochs=3, batch_size=64, patience=None)
+    a = mlp.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
+    b = mlp.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
+    x = mlp.design(library, test).x
+    np.testing.assert_array_equal(a.predict_rows(x), b.predict_rows(x))
+
+
+def test_save_load_round_trip(tmp_path, tiny_model, library):
+    tiny_model.save(tmp_path / "m")
+    loaded = mlp.Ensemble.load(tmp_path / "m")
+    x = mlp.design(library).x
+    np.testing.assert_array_equal(tiny_model.predict_rows(x), loaded.predict_rows(x))
+    assert loaded.metadata["library_hash"] == mlp.library_hash(library)
+    assert loaded.metadata["k_grid"] == pytest.approx(K_GRID.tolist())
+
+
+def test_crystallized_states_are_dropped(library):
+    ds = library.assign_coords(crystallized=("state", np.r_[1, np.zeros(library.sizes["state"] - 1, int)]))
+    assert mlp.load_states(ds).sizes["state"] == library.sizes["state"] - 1
+
+
+def _user_csv(library, i=2, k=None):
+    k = np.linspace(0.5, 30.0, 120) if k is None else k
+    s = library["S"].isel(state=i)
+    return pd.DataFrame({"k": k, **{f"S_{p}": np.interp(k, K_GRID, s.sel(pair=p).values)
+                                    for p in ("AA", "AB", "BB")}})
+
+
+def test_predict_good_input(tmp_path, tiny_model, library):
+    frame = _user_csv(library)
+    path = tmp_path / "s.csv"
+    frame.to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an in-range state raises no warning
+        out = mlp.predict(path, "LJ", 1.2, 1.0, model=tiny_model)
+    assert list(out.columns[:5]) == ["t", "F_AA", "F_AA_std", "F_BB", "F_BB_std"]
+    assert {"phi_A", "phi_B"} <= set(out.columns) and "tau_alpha" in out.attrs
+    assert out.attrs["extrapolated_above"][0] > 30.0
+    assert out.attrs["extrapolated_below"] == [0.2]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda f: f.drop(columns="S_AB"), "missing column 'S_AB'"),
+    (lambda f: f.assign(S_AA=np.where(f.k > 5, np.nan, f.S_AA)), "NaN"),
+    (lambda f: f.assign(S_BB=-f.S_BB), "negative"),
+    (lambda f: f[f.k < 15], "at least k = 20"),
+])
+def test_predict_rejects_bad_structure_factor(mutate, message, tiny_model, library):
+    with pytest.raises(SupercooledError, match=message):
+        mlp.predict(mutate(_user_csv(library)), "LJ", 1.2, 1.0, model=tiny_model)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"interaction": "Morse"}, "unknown interaction"),
+    ({"density": -1.0}, "density must be a positive"),
+    ({"temperature": float("nan")}, "temperature must be a positive"),
+])
+def test_predict_rejects_bad_state(kwargs, message, tiny_model, library):
+    args = {"interaction": "LJ", "density": 1.2, "temperature": 1.0, **kwargs}
+    with pytest.raises(SupercooledError, match=message):
+        mlp.predict(_user_csv(library), model=tiny_model, **args)
+
+
+def test_predict_warns_far_outside_training_range(tiny_model, library):
+    with pytest.warns(UserWarning, match="T = 40 outside training range"):
+        out = mlp.predict(_user_csv(library), "LJ", 1.2, 40.0, model=tiny_model)
+    assert any("T = 40" in m for m in out.attrs["out_of_range"])
+
+
+def test_predict_missing_file_and_model(tmp_path, tiny_model):
+    with pytest.raises(SupercooledError, match="does not exist"):
+        mlp.predict(tmp_path / "nope.csv", "LJ", 1.2, 1.0, model=tiny_model)
+    with pytest.raises(SupercooledError, match="no trained model"):
+        mlp.Ensemble.load(tmp_path)
+
+
+def test_tau_alpha_of_an_exponential():
+    t = np.logspace(-2, 3, 200)
+    assert mlp.tau_alpha(t, np.exp(-t / 2.5)) == pytest.approx(2.5, rel=1e-3)
+
+
+def test_predict_command_line(tmp_path, tiny_model, library, capsys):
+    from supercooled.cli import main
+
+    tiny_model.save(tmp_path / "m")
+    _user_csv(library).to_csv(tmp_path / "s.csv", index=False)
+    base = ["predict", "--model", str(tmp_path / "m"), "--structure-factor", str(tmp_path / "s.csv"),
+            "--interaction", "WCA", "--density", "1.4"]
+    assert main(base + ["--temperature", "0.7", "--out", str(tmp_path / "o.csv"),
+                        "--plot", str(tmp_path / "o.png")]) == 0
+    out = pd.read_csv(tmp_path / "o.csv", comment="#")
+    assert len(out) == len(TIME_GRID) and (tmp_path / "o.png").stat().st_size > 0
+    assert "tau_alpha=" in (tmp_path / "o.csv").read_text().splitlines()[0]
+    assert main(base + ["--temperature", "-2"]) == 2
+    assert "temperature must be a positive" in capsys.readouterr().err
+    pd.DataFrame({"k": [1.0, 2.0], "S_AA": [1.0, 1.0]}).to_csv(tmp_path / "bad.csv", index=False)
+    base[4] = str(tmp_path / "bad.csv")
+    assert main(base + ["--temperature", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing column 'S_AB'" in err
