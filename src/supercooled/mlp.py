@@ -547,8 +547,8 @@ def spread_error_correlation(rows) -> float:
 
     spread = np.array([r["spread"] for r in rows])
     err = np.array([r["abs_error"] for r in rows])
-    if len(rows) < 3:
-        return float("nan")
+    if len(rows) < 3 or np.ptp(spread) == 0 or np.ptp(err) == 0:
+        return float("nan")  # one member (no spread) or too few states: undefined
     return float(spearmanr(spread, err).statistic)
 
 

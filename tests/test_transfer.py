@@ -1,0 +1,95 @@
+"""Tests of the transferability selections (supercooled.transfer) on a synthetic library."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_mlp import synthetic_library
+
+from supercooled import mlp, transfer
+from supercooled.errors import SupercooledError
+
+TINY = mlp.TrainConfig(hidden=(8,), epochs=2, batch_size=256, patience=None)
+
+
+@pytest.fixture(scope="module")
+def library():
+    return synthetic_library(temperatures=(0.5, 0.8, 1.0, 1.5, 2.0), densities=(1.2, 1.4, 1.6))
+
+
+@pytest.fixture(scope="module")
+def reduced(library):
+    # T_mct = 1.0 for LJ and 0.5 for WCA at every density; 1.6 has no T_mct
+    table = pd.DataFrame({"interaction": ["LJ", "LJ", "WCA", "WCA"],
+                          "density": [1.2, 1.4, 1.2, 1.4], "T_mct": [1.0, 1.0, 0.5, 0.5]})
+    return mlp.reduced_temperature(library, table)
+
+
+def test_reduced_temperature_uses_its_own_tmct(library, reduced):
+    t = library["temperature"].values
+    lj = library["interaction"].values == "LJ"
+    known = library["density"].values < 1.5
+    np.testing.assert_allclose(reduced[lj & known], t[lj & known])
+    np.testing.assert_allclose(reduced[~lj & known], t[~lj & known] / 0.5)
+    assert np.isnan(reduced[~known]).all()
+
+
+@pytest.mark.parametrize("t0", [0.8, 1.0, 1.5, 2.0])
+def test_temperature_threshold_is_strict_and_in_units_of_tmct(reduced, t0):
+    sel = transfer.temperature_selection(reduced, t0)
+    assert (reduced[sel] > t0).all()
+    rest = np.setdiff1d(np.arange(len(reduced)), sel)
+    assert not (np.nan_to_num(reduced[rest], nan=-1) > t0).any()
+
+
+def test_temperature_selection_without_tmct_is_an_error():
+    with pytest.raises(SupercooledError, match="T_mct is unknown"):
+        transfer.temperature_selection(np.full(4, np.nan), 1.0)
+
+
+def test_interaction_selection_is_a_partition(library):
+    train, test = transfer.interaction_selection(library, "lj")
+    assert set(library["interaction"].values[train]) == {"LJ"}
+    assert set(library["interaction"].values[test]) == {"WCA"}
+    assert len(train) + len(test) == library.sizes["state"]
+    with pytest.raises(SupercooledError, match="both interactions"):
+        transfer.interaction_selection(library.isel(state=train), "LJ")
+
+
+def test_leave_one_density_out(library):
+    assert transfer.library_densities(library) == [1.2, 1.4, 1.6]
+    for rho in (1.2, 1.4, 1.6):
+        train, test = transfer.density_selection(library, rho)
+        assert np.allclose(library["density"].values[test], rho)
+        assert not np.isclose(library["density"].values[train], rho).any()
+        assert len(train) + len(test) == library.sizes["state"]
+    with pytest.raises(SupercooledError, match="no state at density 1.8"):
+        transfer.density_selection(library, 1.8)
+
+
+def test_temperature_study_never_tests_a_training_state(library, reduced):
+    table = transfer.temperature_study(library, reduced, thresholds=(1.2,), n_members=1,
+                                       n_splits=2, config=TINY, progress=False)
+    for _seed, group in table.groupby("split_seed"):
+        # every unseen state is tested; held-out trained-region states are labelled trained
+        unseen = group[group.region == "unseen"]
+        assert (np.nan_to_num(unseen.T_over_Tmct, nan=0) <= 1.2).all()
+        assert (group[group.region == "trained"].T_over_Tmct > 1.2).all()
+    n_unseen = int(np.sum(~(np.nan_to_num(reduced, nan=0) > 1.2)))
+    assert (table.region == "unseen").sum() == 2 * n_unseen
+    assert {"r2_mlp", "r2_member_std", "spread", "T0_over_Tmct"} <= set(table.columns)
+
+
+def test_model_study_trains_on_one_and_tests_on_the_other(library, reduced):
+    table = transfer.model_study(library, reduced, n_members=1, config=TINY, progress=False)
+    assert set(table.groupby("train_on").interaction.unique().map(tuple)) == {("WCA",), ("LJ",)}
+    assert (table.train_on != table.interaction).all()
+    assert (table.region == "unseen").all()
+
+
+def test_binned_means(library):
+    table = pd.DataFrame({"T_over_Tmct": [0.9, 0.95, 1.5], "r2_mlp": [0.5, 0.7, 1.0]})
+    out = transfer.binned(table, bins=[0.8, 1.0, 1.6])
+    np.testing.assert_allclose(out["mean"], [0.6, 1.0])
+    np.testing.assert_allclose(out["count"], [2, 1])
