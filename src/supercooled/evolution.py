@@ -1,0 +1,448 @@
+"""CMA-ES fit of the eq. 6 memory function to simulated F_s(k_p, t) (the paper's section 4.4).
+
+For a candidate parameter vector theta the memory equation (:mod:`supercooled.memory`) is
+solved and scored with the paper's loss
+
+    L(theta) = sum_{t, a} (F_aa^sim(t) - F_aa^ES(t; theta))^2
+               + lambda * sum_{ab} (c_ab + sum_i w_i,ab) / omega_ref,
+
+a squared error over the sampled times and both species (A, B) plus a lasso (L1) term on the
+memory amplitudes, which are positive, so the L1 norm is their sum. Dividing by
+omega_ref = mean(diag Omega^2) makes lambda dimensionless. The lasso switches off
+exponentials the data do not need.
+
+CMA-ES (pycma, Hansen's covariance matrix adaptation) moves the unconstrained vector z of
+:func:`supercooled.memory.to_physical`, so every candidate is a valid memory. Each
+generation's whole population is solved in ONE batched call of the time-doubling solver.
+The search starts from the MCT memory fitted with eq. 6 (:func:`fit_parametrisation`), or
+from :func:`heuristic_start` when no MCT memory is given. It stops when the loss falls below
+``target_loss``, or at the generation / wall-time budget.
+
+Step size. The paper used sigma0 = 5e-4 (PAPER_SIGMA0). In our coordinates (logs of
+amplitudes and times, logits of a and b) this moves every parameter by 0.05 %, far less than
+the distance between the MCT memory and the fitted one, so CMA-ES first spends many
+generations growing sigma. DEFAULT_SIGMA0 = 0.1 (10 % relative steps) was chosen from the
+comparison in ``benchmarks/memory_fit.py`` (numbers in chapter 07 and the benchmark output).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from supercooled import memory
+from supercooled.errors import SupercooledError
+
+PAPER_SIGMA0 = 5e-4
+DEFAULT_SIGMA0 = 0.1
+DEFAULT_LASSO = 1e-8
+#: Loss given to candidates whose equation cannot be integrated (overflow, NaN).
+FAILED_LOSS = 1e30
+
+
+@dataclass
+class FitSettings:
+    """Options of :func:`fit_memory` (see the module docstring)."""
+
+    n_exp: int = 2
+    sigma0: float = DEFAULT_SIGMA0
+    popsize: int | None = None  # None: pycma's default 4 + 3 ln(P)
+    seed: int = 0
+    target_loss: float = 1e-6
+    max_generations: int = 5000
+    max_seconds: float | None = None
+    lasso: float = DEFAULT_LASSO
+    progress: bool = True
+
+    def __post_init__(self):
+        self.n_exp = memory.check_n_exp(self.n_exp)
+        for name in ("sigma0", "target_loss"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise SupercooledError(f"{name} must be positive, got {value}")
+        if self.lasso < 0:
+            raise SupercooledError(f"lasso must be >= 0, got {self.lasso}")
+        if int(self.max_generations) < 1:
+            raise SupercooledError(f"max_generations must be >= 1, got {self.max_generations}")
+        if self.popsize is not None and int(self.popsize) < 2:
+            raise SupercooledError(f"popsize must be >= 2, got {self.popsize}")
+
+
+@dataclass
+class FitResult:
+    """The best memory found and how it was found.
+
+    ``theta``: physical parameters (flat, exponentials of each pair ordered by tau);
+    ``loss`` = ``misfit`` + lasso term; ``r2`` over all sampled times and both species
+    (SS_tot around the mean of the simulated values); ``fitted`` (n_t, 2) the F_aa of the
+    best memory on ``problem.times``; ``history`` the best loss of each generation.
+    """
+
+    problem: memory.MemoryProblem
+    n_exp: int
+    theta: np.ndarray
+    loss: float
+    misfit: float
+    r2: float
+    fitted: np.ndarray
+    generations: int
+    evaluations: int
+    wall_time: float
+    stop_reason: str
+    settings: FitSettings
+    history: list = field(default_factory=list)
+
+    def memory(self, t) -> np.ndarray:
+        """The fitted memory matrix M(t) (n_t, 2, 2)."""
+        return memory.memory_matrix(t, self.theta, self.n_exp, coupling=self.problem.coupling)
+
+    def parameters(self) -> dict[str, float]:
+        return dict(zip(memory.parameter_names(self.n_exp), map(float, self.theta), strict=True))
+
+
+def r_squared(truth, prediction) -> float:
+    """R^2 = 1 - SS_res / SS_tot with SS_tot around the mean of the truth (usual definition)."""
+    truth, prediction = np.asarray(truth, float), np.asarray(prediction, float)
+    ss_res = np.sum((truth - prediction) ** 2)
+    ss_tot = np.sum((truth - truth.mean()) ** 2)
+    return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
+
+
+class Objective:
+    """The loss of a whole population, evaluated with one batched solver call."""
+
+    def __init__(self, problem: memory.MemoryProblem, n_exp: int, lasso: float = DEFAULT_LASSO,
+                 solver_settings=None):
+        self.problem, self.n_exp, self.lasso = problem, memory.check_n_exp(n_exp), float(lasso)
+        self.solver_settings = solver_settings
+        self.omega_ref = float(np.mean(np.diag(problem.omega2)))
+        self.evaluations = 0
+
+    def simulate(self, theta) -> np.ndarray:
+        """F_aa(t) (B, n_t, 2) of physical parameters theta (B, P); non-finite where it failed."""
+        return memory.solve_for_memory(self.problem, theta, self.n_exp,
+                                       settings=self.solver_settings)
+
+    def terms(self, theta):
+        """(misfit, lasso term) arrays (B,) for physical parameters theta (B, P)."""
+        theta = np.atleast_2d(theta)
+        with np.errstate(all="ignore"):
+            fitted = self.simulate(theta)
+            misfit = np.sum((fitted - self.problem.target) ** 2, axis=(-2, -1))
+        parts = memory.unpack(theta, self.n_exp)
+        amplitude = parts["c"].sum(axis=-1) + parts["w"].sum(axis=(-2, -1))
+        self.evaluations += theta.shape[0]
+        misfit = np.where(np.isfinite(misfit), misfit, FAILED_LOSS)
+        return misfit, self.lasso * amplitude / self.omega_ref
+
+    def __call__(self, z) -> np.ndarray:
+        """Total loss (B,) of unconstrained vectors z (B, P)."""
+        misfit, penalty = self.terms(memory.to_physical(np.atleast_2d(z), self.n_exp))
+        return np.minimum(misfit + penalty, FAILED_LOSS)
+
+
+def fit_parametrisation(t, target_memory, n_exp: int, *, seed: int = 0) -> np.ndarray:
+    """Least-squares fit of eq. 6 to a given memory (the MCT one): physical theta (P,).
+
+    ``target_memory`` is (n_t, 3) for the pairs AA, AB, BB or (n_t, 2, 2). Each pair's
+    residual is divided by its largest |M| so that the three pairs weigh alike. Starts from
+    exponentials log-spread between the first time and the time the memory has decayed
+    most of the way; a few seeded restarts guard against poor local minima.
+    """
+    from scipy.optimize import least_squares
+
+    n_exp = memory.check_n_exp(n_exp)
+    t = np.asarray(t, dtype=float)
+    target = np.asarray(target_memory, dtype=float)
+    if target.shape == (t.size, 2, 2):
+        target = np.stack([target[:, i, j] for i, j in memory.PAIR_INDEX.values()], axis=-1)
+    if target.shape != (t.size, 3) or not np.all(np.isfinite(target)):
+        raise SupercooledError(f"memory to fit must be finite with shape ({t.size}, 3)")
+    scale = np.maximum(np.max(np.abs(target), axis=0), 1e-12)
+
+    def residual(z):
+        pairs = memory.pair_memories(t, memory.to_physical(z, n_exp), n_exp)  # (3, n_t)
+        return ((pairs.T - target) / scale).ravel()
+
+    rng = np.random.default_rng(seed)
+    best = None
+    for attempt in range(4):
+        theta0 = _spread_start(t, target, n_exp, jitter=rng.normal(0, 0.5) if attempt else 0.0)
+        sol = least_squares(residual, memory.to_unconstrained(theta0, n_exp), method="trf",
+                            max_nfev=2000, x_scale=1.0)
+        if best is None or sol.cost < best.cost:
+            best = sol
+    return memory.canonical_order(memory.to_physical(best.x, n_exp), n_exp)
+
+
+def _spread_start(t, target, n_exp, jitter=0.0):
+    """Eq. 6 parameters that roughly match a memory (n_t, 3): plateau, amplitude, times."""
+    c, w, a, tau, b = [], [], [], [], []
+    for j in range(3):
+        m = np.abs(target[:, j])
+        plateau = max(m[-1], 1e-6 * m.max())
+        drop = max(m.max() - plateau, 1e-6 * m.max())
+        # the time by which the memory has fallen to ~ plateau + drop / e
+        idx = np.argmax(m <= plateau + drop / np.e) if np.any(m <= plateau + drop / np.e) else -1
+        t_decay = t[idx]
+        taus = t_decay * np.exp(jitter) * 10.0 ** np.arange(n_exp)
+        c.append(plateau)
+        w.append(np.full(n_exp, drop / n_exp))
+        a.append(np.full(n_exp, 0.05))
+        tau.append(taus)
+        b.append(np.full(n_exp, 1.0))
+    return memory.pack(np.array(c), np.array(w), np.array(a), np.array(tau), np.array(b))
+
+
+def heuristic_start(problem: memory.MemoryProblem, n_exp: int) -> np.ndarray:
+    """A start when no MCT memory is available: physical theta (P,) from the data alone.
+
+    Glassy states have a plateau f = F(t)/F(0) and a relaxation time tau_alpha; in the
+    first-order equation a constant memory M gives a plateau f = M / (Omega^2 + M), so each
+    diagonal memory gets M ~ Omega^2_aa f / (1 - f), split over a fast exponential (at
+    1 / Omega^2) and a slow one at tau_alpha. The AB element starts small.
+    """
+    n_exp = memory.check_n_exp(n_exp)
+    omega = np.diag(problem.omega2)
+    t, phi = problem.times, problem.target / np.diag(problem.f0)
+    c, w, a, tau, b = [], [], [], [], []
+    for pair in memory.PAIRS:
+        s = {"AA": [0], "BB": [1], "AB": [0, 1]}[pair]
+        f = float(np.clip(np.interp(np.log(10.0 / omega[s].mean()), np.log(t),
+                                    phi[:, s].mean(axis=1)), 0.05, 0.95))
+        below = phi[:, s].mean(axis=1) < f / np.e
+        tau_alpha = t[np.argmax(below)] if below.any() else t[-1]
+        amplitude = omega[s].mean() * f / (1 - f) * (0.1 if pair == "AB" else 1.0)
+        taus = np.geomspace(1.0 / omega[s].mean(), max(tau_alpha, 2.0 / omega[s].mean()), n_exp)
+        c.append(1e-3 * amplitude)
+        w.append(np.full(n_exp, amplitude / n_exp))
+        a.append(np.full(n_exp, 0.01))
+        tau.append(taus)
+        b.append(np.full(n_exp, 1.0))
+    return memory.pack(np.array(c), np.array(w), np.array(a), np.array(tau), np.array(b))
+
+
+def fit_memory(problem: memory.MemoryProblem, settings: FitSettings | None = None, *,
+               start=None, solver_settings=None) -> FitResult:
+    """Fit eq. 6 to ``problem.target`` with CMA-ES, starting from physical theta ``start``.
+
+    ``start`` defaults to :func:`heuristic_start`; pass the eq. 6 fit of the MCT memory
+    (:func:`fit_parametrisation`) to start as the paper does.
+    """
+    import cma
+    from tqdm.auto import tqdm
+
+    settings = settings or FitSettings()
+    n_exp = settings.n_exp
+    theta0 = heuristic_start(problem, n_exp) if start is None else np.asarray(start, float)
+    z0 = memory.to_unconstrained(theta0, n_exp)
+    objective = Objective(problem, n_exp, settings.lasso, solver_settings)
+    options = {
+        # pycma treats seed 0 as "seed from the clock"; shift so every seed is reproducible
+        "seed": int(settings.seed) + 1,
+        "verbose": -9,
+        "maxiter": int(settings.max_generations),
+        "tolfun": 0.0, "tolfunhist": 0.0, "tolflatfitness": 10**9,
+        "tolx": 1e-14,
+    }
+    if settings.popsize:
+        options["popsize"] = int(settings.popsize)
+    es = cma.CMAEvolutionStrategy(z0, settings.sigma0, options)
+    best_z, best_loss = z0, float(objective(z0[None])[0])
+    history, stop_reason = [best_loss], "budget (generations)"
+    start_time = time.perf_counter()
+    bar = tqdm(total=int(settings.max_generations), disable=not settings.progress,
+               desc=f"CMA-ES {problem.label}", leave=False)
+    while best_loss >= settings.target_loss:
+        if es.stop():
+            stop_reason = "CMA-ES stopped: " + ", ".join(es.stop())
+            break
+        population = np.asarray(es.ask())
+        losses = objective(population)
+        es.tell(list(population), losses.tolist())
+        i = int(np.argmin(losses))
+        if losses[i] < best_loss:
+            best_z, best_loss = population[i].copy(), float(losses[i])
+        history.append(best_loss)
+        bar.update(1)
+        bar.set_postfix(loss=f"{best_loss:.3g}", sigma=f"{es.sigma:.2g}", refresh=False)
+        if settings.max_seconds and time.perf_counter() - start_time > settings.max_seconds:
+            stop_reason = "budget (time)"
+            break
+    else:
+        stop_reason = "target loss reached"
+    bar.close()
+    wall = time.perf_counter() - start_time
+    theta = memory.canonical_order(memory.to_physical(best_z, n_exp), n_exp)
+    misfit, penalty = objective.terms(theta[None])
+    fitted = objective.simulate(theta[None])[0]
+    return FitResult(problem, n_exp, theta, float(misfit[0] + penalty[0]), float(misfit[0]),
+                     r_squared(problem.target, fitted), fitted, len(history) - 1,
+                     objective.evaluations, wall, stop_reason, settings, history)
+
+
+# --- library states, the results table -------------------------------------------------
+
+#: Columns of data/results/memory_fits.csv before the parameter columns.
+RESULT_COLUMNS = ("state", "interaction", "density", "temperature", "equilibrated", "n_exp",
+                  "coupling", "start", "loss", "misfit", "r2", "wall_time", "generations",
+                  "evaluations", "stop_reason", "seed", "sigma0", "lasso")
+MAX_N_EXP = 3
+
+
+def open_library(path):
+    """Load a state-point library folder (:func:`supercooled.library.load_library`)."""
+    from supercooled.library import load_library
+
+    return load_library(path)
+
+
+def select_state(library, interaction: str, density: float, temperature: float, *,
+                 rtol: float = 0.02):
+    """The library state of this interaction and density whose temperature is nearest T.
+
+    Raises a one-line error when none lies within ``rtol`` (relative) of T, listing what exists.
+    """
+    from supercooled.systems import normalize_interaction
+
+    interaction = normalize_interaction(interaction)
+    inter = np.asarray(library["interaction"]).astype(str)
+    dens = np.asarray(library["density"], dtype=float)
+    temps = np.asarray(library["temperature"], dtype=float)
+    same = (inter == interaction) & np.isclose(dens, density, rtol=1e-3)
+    if not same.any():
+        raise SupercooledError(f"the library has no {interaction} state at density {density}")
+    candidates = np.flatnonzero(same)
+    best = candidates[np.argmin(np.abs(temps[candidates] - temperature))]
+    if abs(temps[best] - temperature) > rtol * temperature:
+        have = ", ".join(f"{t:.4g}" for t in np.sort(temps[candidates]))
+        raise SupercooledError(f"no {interaction} state at rho = {density} near T = {temperature} "
+                               f"(temperatures there: {have})")
+    return library.isel(state=int(best))
+
+
+def mct_memory(state, times):
+    """MCT's memory matrix at k_p of one library state on ``times``: (n_t, 2, 2).
+
+    Thin adapter over :mod:`supercooled.mct` (its S(k) based memory at k_p).
+    """
+    from supercooled import mct
+
+    return mct.mct_memory_at_kp(state, times)
+
+
+def start_parameters(state, problem, n_exp: int, start: str = "mct"):
+    """Initial eq. 6 parameters and a label saying where they came from.
+
+    ``mct``: MCT's memory at k_p fitted with eq. 6 (the paper's start); falls back to the
+    data heuristic, saying why, when MCT cannot be evaluated. ``heuristic``: from the data.
+    """
+    if start == "mct":
+        t = np.geomspace(problem.times[0], problem.times[-1], 60)
+        try:
+            m = mct_memory(state, t)
+        except (ImportError, AttributeError, NotImplementedError) as error:
+            return heuristic_start(problem, n_exp), f"heuristic (MCT unavailable: {error})"
+        return fit_parametrisation(t, m, n_exp), "mct"
+    if start == "heuristic":
+        return heuristic_start(problem, n_exp), "heuristic"
+    raise SupercooledError(f"unknown start {start!r}: choose mct or heuristic")
+
+
+def fit_state(state, settings: FitSettings | None = None, *, start: str = "mct",
+              coupling: str = "paper", solver_settings=None) -> FitResult:
+    """Fit one library state: build its problem, choose the start, run CMA-ES."""
+    settings = settings or FitSettings()
+    problem = memory.MemoryProblem.from_state(state, coupling=coupling)
+    theta0, origin = start_parameters(state, problem, settings.n_exp, start)
+    result = fit_memory(problem, settings, start=theta0, solver_settings=solver_settings)
+    result.start = origin
+    return result
+
+
+def result_row(result: FitResult) -> dict:
+    """One row of the results table: state, N_exp, loss, R^2, wall time, all parameters.
+
+    Parameter columns are those of N_exp = 3 (``AA_c, AA_w1, ...``); unused ones are NaN,
+    so fits with different N_exp share one table.
+    """
+    meta = result.problem.meta
+    row = {
+        "state": result.problem.label,
+        "interaction": meta.get("interaction", ""),
+        "density": float(meta.get("density", np.nan)),
+        "temperature": result.problem.temperature,
+        "equilibrated": int(meta.get("equilibrated", 1)),
+        "n_exp": result.n_exp,
+        "coupling": result.problem.coupling,
+        "start": getattr(result, "start", "given"),
+        "loss": result.loss, "misfit": result.misfit, "r2": result.r2,
+        "wall_time": result.wall_time, "generations": result.generations,
+        "evaluations": result.evaluations, "stop_reason": result.stop_reason,
+        "seed": result.settings.seed, "sigma0": result.settings.sigma0,
+        "lasso": result.settings.lasso,
+    }
+    row.update(dict.fromkeys(memory.parameter_names(MAX_N_EXP), np.nan))
+    row.update(result.parameters())
+    return row
+
+
+def theta_from_row(row, n_exp: int | None = None) -> np.ndarray:
+    """Physical parameters of a results-table row (inverse of the parameter part of result_row)."""
+    n_exp = int(row["n_exp"]) if n_exp is None else n_exp
+    return np.array([float(row[name]) for name in memory.parameter_names(n_exp)])
+
+
+def fit_plan(library, *, n_exps=(1, 2, 3), all_n_exp: int = 2) -> list[tuple[int, int]]:
+    """(state index, N_exp) pairs: every equilibrated state with ``all_n_exp``, and every
+    state of one series per interaction (the density with most equilibrated states) with
+    each of ``n_exps``."""
+    inter = np.asarray(library["interaction"]).astype(str)
+    dens = np.asarray(library["density"], dtype=float)
+    equil = np.asarray(library["equilibrated"], dtype=bool) if "equilibrated" in library \
+        else np.ones(inter.size, bool)
+    plan = [(int(i), all_n_exp) for i in np.flatnonzero(equil)]
+    for interaction in np.unique(inter):
+        mask = (inter == interaction) & equil
+        if not mask.any():
+            continue
+        values, counts = np.unique(dens[mask], return_counts=True)
+        series = np.flatnonzero(mask & (dens == values[np.argmax(counts)]))
+        plan += [(int(i), n) for n in n_exps if n != all_n_exp for i in series]
+    return plan
+
+
+def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps=(1, 2, 3),
+                start: str = "mct", resume: bool = True, progress: bool = True):
+    """Fit the states of :func:`fit_plan` and write the table ``out_csv`` after every fit.
+
+    With ``resume`` rows already in ``out_csv`` (same state and N_exp) are kept and skipped,
+    so an interrupted run continues where it stopped. Returns the table (pandas DataFrame).
+    """
+    import dataclasses
+    from pathlib import Path
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    settings = settings or FitSettings()
+    out_csv = Path(out_csv)
+    table = pd.read_csv(out_csv) if resume and out_csv.exists() else pd.DataFrame()
+    done = set(zip(table.get("state", []), table.get("n_exp", []), strict=True))
+    plan = fit_plan(library, n_exps=n_exps, all_n_exp=settings.n_exp)
+    for index, n_exp in tqdm(plan, desc="memory fits", disable=not progress):
+        state = library.isel(state=index)
+        label = memory.MemoryProblem.from_state(state).label
+        if (label, n_exp) in done:
+            continue
+        run_settings = dataclasses.replace(settings, n_exp=n_exp, progress=False)
+        row = result_row(fit_state(state, run_settings, start=start))
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+        done.add((label, n_exp))
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_csv.with_suffix(".tmp")
+        table.to_csv(tmp, index=False)
+        tmp.replace(out_csv)  # atomic: a reader never sees half a table
+    return table

@@ -1,0 +1,388 @@
+"""The memory equation at k_p with a given memory function, and its parametrisations.
+
+The equation (Ciarella et al. 2023, eq. 5) is a first-order 2x2 matrix equation in species
+space for F(t) = F(k_p, t), the species-resolved intermediate scattering function at the main
+peak k_p of S_AA(k):
+
+    dF/dt + Omega^2 F(t) + int_0^t M(t - u) dF/du du = 0,      F(0) = F0.
+
+Normalisation (design.md, the paper's eq. 1): the diagonal of F is the *target* that the
+simulations provide, F_aa(t) = phi_s^a(k_p, t) S_aa(k_p), so F0 = diag(S_AA(k_p), S_BB(k_p)).
+Only the diagonal is ever compared with data; the off-diagonal element is a by-product.
+
+Species coupling (read this before using the AB memory). The self functions of A and B
+particles are not coupled physically: a tagged A particle's phi_s^A obeys its own scalar
+equation. The paper nevertheless writes eq. 5 as a matrix equation with the collective,
+multi-component frequency matrix and fits a memory for each of the three pairs AA, AB, BB
+(3 (1 + 4 N_exp) parameters). Two treatments are offered by :func:`omega_squared`:
+
+* ``coupling="paper"`` (default, the paper's model): Omega^2 = k_p^2 T x S^-1(k_p), the
+  Brownian multi-component form with x = diag(x_A, x_B) and unit friction (D0 = T in LJ
+  units), and a symmetric memory matrix with an AB element. The AB memory and the
+  off-diagonal Omega^2 then act as an *effective* coupling between the two self functions:
+  it has no microscopic meaning, but it lets the fit borrow the collective cage structure,
+  which is how the paper uses the self functions as stand-ins for the collective dynamics.
+* ``coupling="self"``: the physically exact tagged-particle form, Omega^2 = k_p^2 T I and a
+  diagonal memory (the AB memory is ignored, set to zero, when the equation is solved); the
+  two species decouple. Use it to check how much of a fit relies on the effective coupling.
+
+The memory function (eq. 6), for each pair ab,
+
+    M_ab(t) = c_ab + sum_{i=1..N_exp} w_i,ab [ (1 - a_i,ab) exp(-(t / tau_i,ab)^b_i,ab) + a_i,ab ],
+
+has 3 (1 + 4 N_exp) parameters. Their valid ranges are enforced by smooth maps from an
+unconstrained vector z (what CMA-ES moves): c, w, tau = exp(z) (positive, scale free);
+a = 1 / (1 + exp(-z)) in (0, 1); b = 0.2 + 2.8 / (1 + exp(-z)) in (0.2, 3.0) (stretched,
+simple and compressed exponentials). Parameter order per pair: c, then (w, a, tau, b) for
+each exponential; pairs in the order AA, AB, BB.
+
+The schematic model (eq. 8): M_ab(t) = exp(-Omega_ab^2 t^nu) + K_ab exp(-Omegat_ab^2 t^mu).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from supercooled.errors import SupercooledError
+
+PAIRS = ("AA", "AB", "BB")
+SPECIES = ("A", "B")
+#: (row, column) of each pair in the symmetric 2x2 species matrix.
+PAIR_INDEX = {"AA": (0, 0), "AB": (0, 1), "BB": (1, 1)}
+EXPONENT_RANGE = (0.2, 3.0)
+COUPLINGS = ("paper", "self")
+#: Per-exponential parameter names, in the order they are stored.
+EXP_FIELDS = ("w", "a", "tau", "b")
+
+
+def check_n_exp(n_exp) -> int:
+    """Validate the number of stretched exponentials (a positive integer)."""
+    if int(n_exp) != n_exp or n_exp < 1:
+        raise SupercooledError(f"n_exp must be a positive integer, got {n_exp!r}")
+    return int(n_exp)
+
+
+def n_parameters(n_exp: int) -> int:
+    """3 (1 + 4 N_exp): one constant and four numbers per exponential, for each of 3 pairs."""
+    return 3 * (1 + 4 * check_n_exp(n_exp))
+
+
+def parameter_names(n_exp: int) -> list[str]:
+    """Column names of a flat parameter vector, e.g. ``AA_c, AA_w1, AA_a1, AA_tau1, AA_b1``."""
+    n_exp = check_n_exp(n_exp)
+    names = []
+    for pair in PAIRS:
+        names.append(f"{pair}_c")
+        for i in range(1, n_exp + 1):
+            names += [f"{pair}_{name}{i}" for name in EXP_FIELDS]
+    return names
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+
+
+def _logit(p):
+    p = np.clip(p, 1e-12, 1.0 - 1e-12)
+    return np.log(p / (1.0 - p))
+
+
+def _per_pair(flat, n_exp):
+    """Reshape (..., P) to (..., 3, 1 + 4 N_exp), checking the length."""
+    flat = np.asarray(flat, dtype=float)
+    if flat.shape[-1] != n_parameters(n_exp):
+        raise SupercooledError(
+            f"expected {n_parameters(n_exp)} memory parameters for n_exp = {n_exp}, "
+            f"got {flat.shape[-1]}"
+        )
+    return flat.reshape(*flat.shape[:-1], 3, 1 + 4 * n_exp)
+
+
+def unpack(theta, n_exp: int) -> dict[str, np.ndarray]:
+    """Split physical parameters (..., P) into c (..., 3) and w, a, tau, b (..., 3, N_exp)."""
+    per_pair = _per_pair(theta, n_exp).copy()  # copies: editing a part never edits theta
+    terms = per_pair[..., 1:].reshape(*per_pair.shape[:-1], n_exp, 4)
+    out = {"c": per_pair[..., 0]}
+    for j, name in enumerate(EXP_FIELDS):
+        out[name] = terms[..., j]
+    return out
+
+
+def pack(c, w, a, tau, b) -> np.ndarray:
+    """Inverse of :func:`unpack`: flat physical parameters (..., 3 (1 + 4 N_exp))."""
+    terms = np.stack(np.broadcast_arrays(w, a, tau, b), axis=-1)  # (..., 3, N, 4)
+    c = np.asarray(c, dtype=float)
+    flat_terms = terms.reshape(*terms.shape[:-2], -1)
+    return np.concatenate([c[..., None], flat_terms], axis=-1).reshape(*c.shape[:-1], -1)
+
+
+def to_physical(z, n_exp: int) -> np.ndarray:
+    """Map unconstrained z (..., P) to physical parameters (exp / logistic maps, see module)."""
+    parts = unpack(z, n_exp)
+    lo, hi = EXPONENT_RANGE
+    return pack(
+        np.exp(parts["c"]),
+        np.exp(parts["w"]),
+        _sigmoid(parts["a"]),
+        np.exp(parts["tau"]),
+        lo + (hi - lo) * _sigmoid(parts["b"]),
+    )
+
+
+def to_unconstrained(theta, n_exp: int) -> np.ndarray:
+    """Inverse of :func:`to_physical`; values on or beyond a bound are pulled just inside it."""
+    parts = unpack(theta, n_exp)
+    lo, hi = EXPONENT_RANGE
+    tiny = 1e-300
+    return pack(
+        np.log(np.maximum(parts["c"], tiny)),
+        np.log(np.maximum(parts["w"], tiny)),
+        _logit(parts["a"]),
+        np.log(np.maximum(parts["tau"], tiny)),
+        _logit((parts["b"] - lo) / (hi - lo)),
+    )
+
+
+def canonical_order(theta, n_exp: int) -> np.ndarray:
+    """Sort the exponentials of every pair by tau (fastest first); the memory is unchanged.
+
+    The sum in eq. 6 is symmetric under relabelling its terms, so "the second exponential"
+    only means something after this ordering: it is the slow one.
+    """
+    parts = unpack(theta, n_exp)
+    order = np.argsort(parts["tau"], axis=-1)
+    sorted_parts = {k: np.take_along_axis(parts[k], order, axis=-1) for k in EXP_FIELDS}
+    return pack(parts["c"], **sorted_parts)
+
+
+def pair_memories(t, theta, n_exp: int) -> np.ndarray:
+    """Eq. 6 for each pair: array (..., 3, n_t) for times t (n_t,) and parameters (..., P)."""
+    t = np.asarray(t, dtype=float)
+    parts = unpack(theta, n_exp)
+    # (..., 3, N, 1) against t (n_t,): broadcast over the time axis last.
+    w, a, tau, b = (parts[k][..., None] for k in EXP_FIELDS)
+    decay = np.exp(-((t / tau) ** b))
+    return parts["c"][..., None] + np.sum(w * ((1.0 - a) * decay + a), axis=-2)
+
+
+def symmetric_matrix(pairs) -> np.ndarray:
+    """(..., 3, n_t) values of AA, AB, BB -> (..., n_t, 2, 2) symmetric matrices."""
+    pairs = np.moveaxis(np.asarray(pairs, dtype=float), -2, -1)  # (..., n_t, 3)
+    out = np.empty(pairs.shape[:-1] + (2, 2))
+    out[..., 0, 0] = pairs[..., 0]
+    out[..., 0, 1] = out[..., 1, 0] = pairs[..., 1]
+    out[..., 1, 1] = pairs[..., 2]
+    return out
+
+
+def memory_matrix(t, theta, n_exp: int, *, coupling: str = "paper") -> np.ndarray:
+    """M(t) of eq. 6 as symmetric species matrices (..., n_t, 2, 2).
+
+    With ``coupling="self"`` the AB element is zero (decoupled tagged particles).
+    """
+    matrix = symmetric_matrix(pair_memories(t, theta, n_exp))
+    if check_coupling(coupling) == "self":
+        matrix[..., 0, 1] = matrix[..., 1, 0] = 0.0
+    return matrix
+
+
+def schematic_memory(t, omega2, nu, kappa, omega2_tilde, mu) -> np.ndarray:
+    """The schematic model, eq. 8: exp(-Omega^2 t^nu) + K exp(-Omegat^2 t^mu).
+
+    All parameters broadcast against each other; the time axis is appended last. The first
+    term is the fast (cage) decay with amplitude fixed to 1, the second the slow structural
+    relaxation with weight K.
+    """
+    t = np.asarray(t, dtype=float)
+    args = [np.asarray(p, dtype=float)[..., None] for p in (omega2, nu, kappa, omega2_tilde, mu)]
+    omega2, nu, kappa, omega2_tilde, mu = args
+    return np.exp(-omega2 * t**nu) + kappa * np.exp(-omega2_tilde * t**mu)
+
+
+def check_coupling(coupling: str) -> str:
+    if coupling not in COUPLINGS:
+        raise SupercooledError(f"unknown coupling {coupling!r}: choose one of {', '.join(COUPLINGS)}")
+    return coupling
+
+
+def _check_structure(s_kp, k_p, temperature):
+    s_kp = np.asarray(s_kp, dtype=float)
+    if s_kp.shape != (3,) or not np.all(np.isfinite(s_kp)):
+        raise SupercooledError(f"S(k_p) must be 3 finite numbers (AA, AB, BB), got {s_kp!r}")
+    if s_kp[0] <= 0 or s_kp[2] <= 0:
+        raise SupercooledError(f"S_AA(k_p) and S_BB(k_p) must be positive, got {s_kp}")
+    for name, value in (("k_p", k_p), ("temperature", temperature)):
+        if not np.isfinite(value) or value <= 0:
+            raise SupercooledError(f"{name} must be positive and finite, got {value}")
+    return s_kp
+
+
+def omega_squared(s_kp, k_p: float, temperature: float, *, fraction_a: float = 0.8,
+                  coupling: str = "paper") -> np.ndarray:
+    """The frequency matrix Omega^2 of eq. 5 at k_p (LJ units, unit friction, D0 = T).
+
+    ``paper``: Omega^2 = k_p^2 T x S^-1(k_p), x = diag(x_A, x_B), S the 2x2 matrix of partial
+    structure factors normalised by the total N (design.md). For an ideal mixture S = x and
+    Omega^2 = k_p^2 T I, the free-diffusion rate of both species.
+    ``self``: Omega^2 = k_p^2 T I, the tagged-particle form (species decoupled).
+    """
+    s_kp = _check_structure(s_kp, k_p, temperature)
+    if check_coupling(coupling) == "self":
+        return k_p**2 * temperature * np.eye(2)
+    s_matrix = np.array([[s_kp[0], s_kp[1]], [s_kp[1], s_kp[2]]])
+    if np.linalg.det(s_matrix) <= 0:
+        raise SupercooledError(f"S(k_p) = {s_kp} is not positive definite")
+    x = np.diag([fraction_a, 1.0 - fraction_a])
+    return k_p**2 * temperature * x @ np.linalg.inv(s_matrix)
+
+
+def initial_value(s_kp) -> np.ndarray:
+    """F0 = diag(S_AA(k_p), S_BB(k_p)): the self functions at t = 0 in the eq. 1 normalisation."""
+    s_kp = np.asarray(s_kp, dtype=float)
+    return np.diag([s_kp[0], s_kp[2]])
+
+
+@dataclass
+class MemoryProblem:
+    """One state point's data for the memory equation at k_p.
+
+    ``times`` (n_t,) where the simulation sampled; ``target`` (n_t, 2) the simulated
+    F_aa(k_p, t) = phi_s^a S_aa(k_p) for a = A, B; ``s_kp`` = S_AA, S_AB, S_BB at k_p.
+    """
+
+    times: np.ndarray
+    target: np.ndarray
+    s_kp: np.ndarray
+    k_p: float
+    temperature: float
+    coupling: str = "paper"
+    label: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.times = np.asarray(self.times, dtype=float)
+        self.target = np.asarray(self.target, dtype=float)
+        self.s_kp = _check_structure(self.s_kp, self.k_p, self.temperature)
+        check_coupling(self.coupling)
+        if self.target.shape != (self.times.size, 2):
+            raise SupercooledError(
+                f"target must have shape (n_times, 2) = ({self.times.size}, 2), got {self.target.shape}"
+            )
+        keep = np.all(np.isfinite(self.target), axis=1) & np.isfinite(self.times)
+        if keep.sum() < 5:
+            raise SupercooledError(f"state {self.label or '?'} has fewer than 5 sampled times")
+        if np.any(self.times[keep] <= 0) or np.any(np.diff(self.times[keep]) <= 0):
+            raise SupercooledError("times must be positive and increasing")
+        self.times, self.target = self.times[keep], self.target[keep]
+
+    @property
+    def omega2(self) -> np.ndarray:
+        return omega_squared(self.s_kp, self.k_p, self.temperature, coupling=self.coupling)
+
+    @property
+    def f0(self) -> np.ndarray:
+        return initial_value(self.s_kp)
+
+    @classmethod
+    def from_state(cls, state, *, coupling: str = "paper") -> MemoryProblem:
+        """Build the problem from one state of the library (xarray, schema of design.md)."""
+        k_p = float(state["k_p"])
+        k = np.asarray(state["k"], dtype=float)
+        s_kp = np.array([np.interp(k_p, k, np.asarray(state["S"].sel(pair=p))) for p in PAIRS])
+        phi = np.stack([np.asarray(state["phi_s"].sel(species=s)) for s in SPECIES], axis=-1)
+        target = phi * s_kp[[0, 2]]
+        attrs = dict(state.attrs)
+        for name in ("interaction", "density", "temperature", "equilibrated"):
+            if name in state.coords:
+                attrs[name] = state.coords[name].item()
+        label = f"{attrs.get('interaction', '?')}_rho{float(attrs.get('density', np.nan)):.3f}" \
+                f"_T{float(attrs.get('temperature', np.nan)):.4f}"
+        return cls(np.asarray(state["time"], dtype=float), target, s_kp, k_p,
+                   float(attrs["temperature"]), coupling=coupling, label=label, meta=attrs)
+
+
+# --- solving the memory equation for given memories ---------------------------------------
+
+#: Points per time-doubling block and first step used for the fits (see solver_settings).
+N_PER_BLOCK = 64
+T_INITIAL = 1e-5
+
+
+def solver_settings(t_max: float, *, n_per_block: int = N_PER_BLOCK, t_initial: float = T_INITIAL):
+    """Time-doubling settings for a given memory, up to ``t_max``.
+
+    A given memory does not depend on F, so the solver's fixed-point iteration is exact after
+    its second pass (the same K(t) twice): ``max_iterations = 2`` costs nothing and makes a
+    diverging candidate (NaN) fail fast instead of iterating. t_initial = 1e-5 tau resolves
+    memories up to M(0) ~ 1e4 (accuracy against n_per_block in tests/test_memory.py).
+    """
+    from supercooled.solver import SolverSettings
+
+    return SolverSettings(n_per_block=n_per_block, t_initial=t_initial, t_max=float(t_max),
+                          tolerance=1e-12, max_iterations=2)
+
+
+class GivenMemory:
+    """kernel(F, t) for the solver: eq. 6 memories of a batch of parameter vectors.
+
+    Returns M(t) (B, 2, 2) and ignores F. The value at the last t is cached because the
+    solver asks twice per time point.
+    """
+
+    def __init__(self, theta, n_exp: int, coupling: str = "paper"):
+        self.theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        self.n_exp, self.coupling = n_exp, check_coupling(coupling)
+        parts = unpack(self.theta, n_exp)
+        self._c = parts["c"]
+        self._w, self._a, self._tau, self._b = (parts[k] for k in EXP_FIELDS)
+        self._inv_tau = 1.0 / self._tau
+        self._last = (None, None)
+
+    def pairs(self, t: float) -> np.ndarray:
+        """(B, 3) values of M_AA, M_AB, M_BB at one time t."""
+        decay = np.exp(-((t * self._inv_tau) ** self._b))
+        return self._c + np.sum(self._w * ((1.0 - self._a) * decay + self._a), axis=-1)
+
+    def __call__(self, F, t):
+        if self._last[0] != t:
+            p = self.pairs(t)
+            m = np.empty((p.shape[0], 2, 2))
+            m[:, 0, 0], m[:, 1, 1] = p[:, 0], p[:, 2]
+            m[:, 0, 1] = m[:, 1, 0] = 0.0 if self.coupling == "self" else p[:, 1]
+            self._last = (t, m)
+        return self._last[1]
+
+
+def solve_with_kernel(omega2, f0, kernel, batch: int, times, *, settings=None):
+    """Solve eq. 5, dF/dt + Omega^2 F + int M(t-u) F'(u) du = 0, F(0) = f0, for a batch.
+
+    ``kernel(F, t)`` -> (batch, 2, 2). Returns the full matrices F (batch, n_t, 2, 2) on
+    ``times`` (interpolated linearly in log t from the solver's grid).
+    """
+    from supercooled.solver import solve_memory_equation
+
+    times = np.asarray(times, dtype=float)
+    settings = settings or solver_settings(times[-1])
+    f0 = np.broadcast_to(np.asarray(f0, dtype=float), (batch, 2, 2))
+    solution = solve_memory_equation(0.0, np.eye(2), omega2, f0, kernel, settings=settings)
+    return np.moveaxis(solution.on_grid(times), 0, 1)
+
+
+def solve_for_memory(problem: MemoryProblem, theta, n_exp: int, *, settings=None) -> np.ndarray:
+    """F_aa(t) (B, n_t, 2) on ``problem.times`` for eq. 6 memories theta (B, P) or (P,).
+
+    One batched solver call for the whole batch (a CMA-ES generation). Candidates whose
+    integration overflows come back non-finite; the caller scores them.
+    """
+    import warnings
+
+    kernel = GivenMemory(theta, n_exp, problem.coupling)
+    with warnings.catch_warnings():
+        # a wild candidate may overflow; it is scored as failed, not reported
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(all="ignore"):
+            F = solve_with_kernel(problem.omega2, problem.f0, kernel, kernel.theta.shape[0],
+                                  problem.times, settings=settings)
+    return np.stack([F[..., 0, 0], F[..., 1, 1]], axis=-1)
