@@ -169,6 +169,9 @@ class LammpsEngine(Engine):
     def checkpoint(self, path: str) -> None:
         tmp = f"{path}.tmp"
         self.lmp.command(f"write_restart {tmp}")
+        # write_restart re-wraps and re-exchanges atoms and rebuilds ghosts: the next run must
+        # set up its neighbour lists again, or `run pre no` would use stale ones
+        self._needs_setup = True
         if self.rank == 0:
             os.replace(tmp, path)
 

@@ -1,0 +1,324 @@
+"""Tests of supercooled.md: the run directory contract, energy conservation, reproducibility,
+checkpoint/resume, parallel physics and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import gsd.hoomd
+import numpy as np
+import pytest
+
+from supercooled import md
+from supercooled.cli import main
+from supercooled.engines import make_engine
+from supercooled.errors import SupercooledError
+from supercooled.md import RunResult, default_timestep, simulate
+from supercooled.systems import StatePoint
+
+SMALL = StatePoint("LJ", 1.2, 1.0, n_particles=300)
+
+
+def small_run(path, state=SMALL, **kwargs):
+    settings = {"equilibration_time": 1.0, "production_time": 2.0, "block_time": 0.5,
+                "seed": 7, "progress": False}
+    settings.update(kwargs)
+    return simulate(state, path, **settings)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return small_run(tmp_path_factory.mktemp("md") / "run")
+
+
+def read_frames(result):
+    with gsd.hoomd.open(result.trajectory, "r") as trajectory:
+        return list(trajectory)
+
+
+def read_thermo(result):
+    with open(result.thermo, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# -- schedule and time step ---------------------------------------------------------------
+
+def test_default_timestep_rule():
+    assert default_timestep(StatePoint("LJ", 1.2, 1.0)) == 0.005
+    assert default_timestep(StatePoint("LJ", 1.2, 2.0)) == 0.005
+    hot = default_timestep(StatePoint("LJ", 1.2, 8.0))
+    dense_hot = default_timestep(StatePoint("LJ", 1.8, 15.0))
+    assert 0 < dense_hot < hot < 0.005
+
+
+def test_block_offsets_are_log_spaced():
+    offsets = md.block_offsets(1000)
+    assert offsets[0] == 0 and offsets[1] == 1
+    assert np.all(np.diff(offsets) > 0) and offsets[-1] < 1000
+    # 8 per decade over 3 decades, minus duplicates of the first integers
+    assert 16 <= len(offsets) <= 26
+    assert list(md.block_offsets(1)) == [0]
+
+
+def test_schedule_covers_production():
+    schedule = md.make_schedule(2001)
+    assert schedule.n_blocks == 20 and schedule.production_steps >= 2001
+    assert schedule.production_steps - 2001 < schedule.n_blocks
+    steps = schedule.frame_steps()
+    assert steps[0] == 0 and steps[-1] == schedule.production_steps
+    assert len(steps) == schedule.n_blocks * len(schedule.frame_offsets_steps) + 1
+    assert md.make_schedule(50).block_length_steps == 50  # shorter than the minimum block
+
+
+def test_wrap_positions_round_trip():
+    rng = np.random.default_rng(1)
+    length = 7.3
+    unwrapped = rng.uniform(-40, 40, size=(1000, 3))
+    unwrapped[0] = [length / 2, -length / 2, 3 * length / 2]  # exactly on the boundaries
+    position, image = md.wrap_positions(unwrapped, length)
+    assert position.dtype == np.float32 and image.dtype == np.int32
+    assert np.all(position >= -length / 2) and np.all(position < length / 2)
+    np.testing.assert_allclose(position + image * length, unwrapped, atol=1e-5)
+
+
+# -- the run directory --------------------------------------------------------------------
+
+def test_gsd_contract_and_composition(run):
+    frames = read_frames(run)
+    state = run.state
+    schedule = md.Schedule(run.schedule["block_length_steps"], run.schedule["n_blocks"],
+                           tuple(run.schedule["frame_offsets_steps"]))
+    assert [f.configuration.step for f in frames] == list(schedule.frame_steps())
+    for frame in (frames[0], frames[-1]):
+        assert frame.particles.N == 300
+        assert frame.particles.types == ["A", "B"]
+        typeid = frame.particles.typeid
+        assert np.all(typeid[:240] == 0) and np.all(typeid[240:] == 1)  # exactly 80:20, A first
+        np.testing.assert_allclose(frame.configuration.box, [state.box_length] * 3 + [0] * 3,
+                                   rtol=1e-6)
+        assert frame.particles.N / np.prod(frame.configuration.box[:3]) == pytest.approx(1.2,
+                                                                                         rel=1e-6)
+        half = state.box_length / 2
+        assert np.all(frame.particles.position >= -half)
+        assert np.all(frame.particles.position < half)
+        assert frame.particles.image.dtype == np.int32
+        assert frame.log["supercooled/dt"][0] == run.dt
+
+
+def test_unwrapped_positions_are_continuous(run):
+    frames = read_frames(run)
+    unwrapped = [md.unwrapped_positions(f) for f in frames]
+    steps = np.array([f.configuration.step for f in frames])
+    jumps = [np.abs(b - a).max() / max(1, s) for a, b, s in
+             zip(unwrapped[:-1], unwrapped[1:], np.diff(steps), strict=True)]
+    # a particle moves ~ v dt = 0.005 * sqrt(3 T) per step, never a box length
+    assert max(jumps) < 0.05
+    assert np.any(frames[-1].particles.image != 0)  # crossings happened and were unwrapped
+
+
+def test_thermo_log_and_run_json(run):
+    rows = read_thermo(run)
+    assert list(rows[0]) == list(md.THERMO_COLUMNS)
+    phases = {r["phase"] for r in rows}
+    assert phases == {"equilibration", "production"}
+    production = [r for r in rows if r["phase"] == "production"]
+    assert int(production[0]["step"]) == 0
+    assert int(production[-1]["step"]) == 400
+    assert all(int(r["step"]) < 0 for r in rows if r["phase"] == "equilibration")
+    for r in production:
+        total = float(r["potential_energy"]) + float(r["kinetic_energy"])
+        assert float(r["total_energy"]) == pytest.approx(total, abs=1e-9)
+        # per-particle kinetic energy = (3N - 3) T / (2N)
+        assert float(r["kinetic_energy"]) == pytest.approx(
+            1.5 * (299 / 300) * float(r["temperature"]), rel=1e-9)
+    data = json.loads(run.run_json.read_text())
+    for key in ("state", "temperature", "temperature_target", "seed", "dt", "engine",
+                "engine_version", "equilibration_time", "production_time", "thermostat",
+                "schedule", "energy_drift", "crystallized", "wall_time",
+                "atom_steps_per_second", "created", "supercooled_version"):
+        assert key in data
+    assert data["schedule"] == {"block_length_steps": 100, "n_blocks": 4,
+                                "frame_offsets_steps": data["schedule"]["frame_offsets_steps"]}
+    temperatures = [float(r["temperature"]) for r in production]
+    assert data["temperature"] == pytest.approx(np.mean(temperatures))
+    assert data["crystallized"] is False
+    loaded = RunResult.from_run_dir(run.run_dir)
+    assert loaded.state == run.state and loaded.energy_drift == run.energy_drift
+
+
+def test_nve_conserves_energy(tmp_path):
+    """rho = 1.2, T = 1, dt = 0.005: relative drift < 1e-4 and no thermostat fluctuations."""
+    state = StatePoint("LJ", 1.2, 1.0, n_particles=400)
+    result = simulate(state, tmp_path / "nve", equilibration_time=2.0, production_time=10.0,
+                      seed=2, progress=False)
+    assert result.dt == 0.005
+    assert result.energy_drift < 1e-4
+    energy = np.array([float(r["total_energy"]) for r in read_thermo(result)
+                       if r["phase"] == "production"])
+    # canonical fluctuations of E would be ~1e-2 relative; NVE keeps E to ~1e-5
+    assert energy.std() / abs(energy.mean()) < 1e-4
+    assert result.temperature == pytest.approx(1.0, abs=0.15)
+
+
+def test_same_seed_same_trajectory(tmp_path):
+    kwargs = {"equilibration_time": 0.5, "production_time": 0.5, "block_time": 0.25}
+    state = StatePoint("WCA", 1.2, 1.0, n_particles=200)
+    a = small_run(tmp_path / "a", state=state, **kwargs)
+    b = small_run(tmp_path / "b", state=state, **kwargs)
+    c = small_run(tmp_path / "c", state=state, seed=8, **kwargs)
+    fa, fb, fc = read_frames(a)[-1], read_frames(b)[-1], read_frames(c)[-1]
+    np.testing.assert_array_equal(fa.particles.position, fb.particles.position)
+    np.testing.assert_array_equal(fa.particles.image, fb.particles.image)
+    assert not np.allclose(fa.particles.position, fc.particles.position)
+
+
+# -- resuming ------------------------------------------------------------------------------
+
+def test_finished_run_is_returned(run):
+    stamp = os.path.getmtime(run.trajectory)
+    again = small_run(run.run_dir)
+    assert again.wall_time == run.wall_time and again.created == run.created
+    assert os.path.getmtime(run.trajectory) == stamp
+    with pytest.raises(SupercooledError, match="other settings"):
+        small_run(run.run_dir, seed=99)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_from_checkpoint(tmp_path, monkeypatch, run):
+    calls = []
+
+    def interrupt(run_dir, checkpoint):
+        calls.append(checkpoint)
+        if checkpoint["phase"] == "production" and checkpoint["n_frames"] > 1:
+            raise Interrupt  # die right after the checkpoint at the second block start
+
+    monkeypatch.setattr(md, "CHECKPOINT_WALL_SECONDS", 0.0)
+    monkeypatch.setattr(md, "_checkpoint_hook", interrupt)
+    with pytest.raises(Interrupt):
+        small_run(tmp_path / "r")
+    assert (tmp_path / "r" / md.CHECKPOINT_JSON).is_file()
+    assert not (tmp_path / "r" / md.RUN_JSON).exists()
+    monkeypatch.setattr(md, "_checkpoint_hook", lambda run_dir, checkpoint: None)
+    resumed = small_run(tmp_path / "r")
+    assert not (tmp_path / "r" / md.CHECKPOINT_JSON).exists()
+    whole, parts = read_frames(run), read_frames(resumed)
+    assert [f.configuration.step for f in parts] == [f.configuration.step for f in whole]
+    n_before = calls[-1]["n_frames"]
+    for a, b in zip(whole[:n_before], parts[:n_before], strict=True):
+        np.testing.assert_array_equal(a.particles.position, b.particles.position)
+    # after the restart the same deterministic NVE trajectory continues
+    np.testing.assert_allclose(md.unwrapped_positions(whole[-1]),
+                               md.unwrapped_positions(parts[-1]), atol=1e-4)
+    assert len(read_thermo(resumed)) == len(read_thermo(run))
+
+
+# -- parallel engines give the same physics ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def restart_file(tmp_path_factory):
+    state = StatePoint("LJ", 1.2, 0.8, n_particles=500)
+    engine = make_engine("lammps", state, dt=0.005)
+    rng = np.random.default_rng(0)
+    engine.create(rng.uniform(0, state.box_length, (500, 3)), 4242)
+    engine.use_thermostat(0.8, 0.5)
+    engine.advance(200)
+    path = os.fspath(tmp_path_factory.mktemp("restart") / "state.restart")
+    engine.checkpoint(path)
+    engine.close()
+    return state, path
+
+
+def nve_energies(state, path, threads):
+    engine = make_engine("lammps", state, dt=0.005, threads=threads)
+    engine.restore(path)
+    engine.use_nve()
+    engine.advance(200)
+    values = engine.thermo()
+    positions = engine.unwrapped_positions()
+    engine.close()
+    return values, positions
+
+
+def test_openmp_threads_same_physics(restart_file):
+    serial, x1 = nve_energies(*restart_file, threads=1)
+    omp, x2 = nve_energies(*restart_file, threads=2)
+    # only the order of force summation differs: round-off growth over 200 steps
+    for key in ("potential_energy", "total_energy", "pressure"):
+        assert omp[key] == pytest.approx(serial[key], rel=1e-7)
+    np.testing.assert_allclose(x1, x2, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_mpi_ranks_same_physics(restart_file):
+    state, path = restart_file
+    serial, _ = nve_energies(state, path, threads=1)
+    mpirun = os.path.join(sys.prefix, "bin", "mpirun")
+    if not os.path.exists(mpirun):
+        pytest.skip("no mpirun next to the interpreter")
+    script = (
+        "import json; from supercooled.systems import StatePoint; "
+        "from supercooled.engines import make_engine; "
+        f"s = StatePoint('LJ', 1.2, 0.8, n_particles=500); e = make_engine('lammps', s, dt=0.005); "
+        f"e.restore({path!r}); e.use_nve(); e.advance(200); v = e.thermo(); "
+        "print(json.dumps(v) if e.rank == 0 else '', flush=True); e.close()"
+    )
+    out = subprocess.run([mpirun, "-np", "2", sys.executable, "-c", script], capture_output=True,
+                         text=True, timeout=120, check=True)
+    values = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("potential_energy", "total_energy", "pressure"):
+        assert values[key] == pytest.approx(serial[key], rel=1e-7)
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"equilibration_time": -1.0}, "equilibration_time"),
+    ({"production_time": 0.0}, "production_time"),
+    ({"production_time": float("nan")}, "production_time"),
+    ({"dt": 0.0}, "dt"),
+    ({"dt": -0.005}, "dt"),
+    ({"engine": "gromacs"}, "unknown engine"),
+    ({"seed": -1}, "seed"),
+    ({"seed": 1.5}, "seed"),
+    ({"threads": 0}, "threads"),
+    ({"block_time": 5.0}, "block_time"),
+    ({"production_time": 0.001}, "shorter than one time step"),
+])
+def test_bad_inputs(tmp_path, kwargs, message):
+    settings = {"equilibration_time": 1.0, "production_time": 2.0, "progress": False}
+    settings.update(kwargs)
+    with pytest.raises(SupercooledError, match=message):
+        simulate(SMALL, tmp_path / "bad", **settings)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_bad_state_and_directory(tmp_path):
+    with pytest.raises(SupercooledError, match="StatePoint"):
+        simulate({"interaction": "LJ"}, tmp_path, equilibration_time=1, production_time=1)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SupercooledError, match="not a directory"):
+        simulate(SMALL, tmp_path / "file", equilibration_time=1, production_time=1)
+
+
+def cli_args(out, temperature="1.5", particles="200"):
+    return ["simulate", "--interaction", "wca", "--density", "1.2", "--temperature", temperature,
+            "--particles", particles, "--equilibration-time", "0.2", "--production-time", "0.5",
+            "--out", str(out), "--quiet"]
+
+
+def test_cli_simulate(tmp_path, capsys):
+    assert main(cli_args(tmp_path / "cli")) == 0
+    assert "energy drift" in capsys.readouterr().out
+    with gsd.hoomd.open(tmp_path / "cli" / "trajectory.gsd", "r") as trajectory:
+        assert len(trajectory) > 10
+    assert main(cli_args(tmp_path / "x", temperature="-1")) == 2
+    assert "temperature must be positive" in capsys.readouterr().err
+    assert main(cli_args(tmp_path / "y", particles="201")) == 2
+    assert "80:20" in capsys.readouterr().err
