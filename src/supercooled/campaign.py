@@ -494,3 +494,82 @@ def _stop_if_too_slow(progress_: _SeriesProgress, settings) -> None:
     taus = [t for t in progress_.tau.values() if math.isfinite(t)]
     if taus and max(taus) > settings["tau_alpha_max"]:
         progress_.stopped = True
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def read_log(library) -> list[dict]:
+    """Every event of ``campaign_log.jsonl`` in ``library`` (empty if there is none)."""
+    path = Path(library) / LOG_NAME
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def library_table(library):
+    """One row per state file: interaction, density, temperatures, tau_alpha, run lengths, checks."""
+    import pandas as pd
+
+    from supercooled.library import read_state
+
+    rows = []
+    for path in sorted(Path(library).glob("*.nc")):
+        data = read_state(path)
+        attrs = data.attrs
+        rows.append({
+            "file": path.name, "interaction": attrs["interaction"],
+            "density": float(attrs["density"]), "T_target": float(attrs["temperature_target"]),
+            "T": float(attrs["temperature"]), "equilibrated": int(attrs["equilibrated"]),
+            "tau_alpha": float(data["tau_alpha"]), "k_p": float(data["k_p"]),
+            "equilibration_time": float(attrs["equilibration_time"]),
+            "production_time": float(attrs["production_time"]),
+            "energy_drift": float(attrs["energy_drift"]),
+            "ageing_check": float(data["ageing_check"]) if "ageing_check" in data else float("nan"),
+        })
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values(["interaction", "density", "equilibrated", "T_target"],
+                                  ascending=[True, True, False, False], ignore_index=True)
+    return table
+
+
+def write_library_readme(library, *, command: str, config: str, machine: str) -> Path:
+    """Write ``library/README.md``: how the library was made, events, and a table of states."""
+    library = Path(library)
+    table, log = library_table(library), read_log(library)
+    events = {}
+    for event in log:
+        events[event["event"]] = events.get(event["event"], 0) + 1
+    core_seconds = sum(e.get("wall_time", 0.0) for e in log)
+    dropped = [e for e in log if e["event"] in ("dropped", "failed", "skipped")]
+    lines = [
+        "# The state-point library",
+        "",
+        "One netCDF file per state point (schema in `design.md` and `supercooled.library`),",
+        f"made by `{command}` from `{config}` with `supercooled` (LAMMPS engine).",
+        "Each file carries its own provenance in its attributes (seed, dt, engine and version,",
+        "run lengths, energy drift, crystallisation flag, creation time). The campaign's event log",
+        f"is `{LOG_NAME}`; this README is regenerated from the files and the log by",
+        "`supercooled.campaign.write_library_readme`.",
+        "",
+        f"- Machine: {machine}.",
+        f"- States in the library: {len(table)} "
+        f"({int(table['equilibrated'].sum()) if len(table) else 0} equilibrated, "
+        f"{int((table['equilibrated'] == 0).sum()) if len(table) else 0} aged glasses).",
+        f"- Compute spent (sum of per-state wall times, reruns included): {core_seconds / 3600:.2f} core-hours.",
+        "- Events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) + ".",
+        "",
+    ]
+    if dropped:
+        lines += ["## States dropped, failed or skipped", ""]
+        for e in dropped:
+            why = e.get("reason") or e.get("error", "")
+            lines.append(f"- {e['event']}: {e['interaction']} rho={e['density']} "
+                         f"T={e['temperature_target']} (equilibrated={e['equilibrated']}): {why}")
+        lines.append("")
+    if len(table):
+        lines += ["## States", "", table.drop(columns="file").to_markdown(index=False, floatfmt=".4g"), ""]
+    path = library / "README.md"
+    path.write_text("\n".join(lines))
+    return path
