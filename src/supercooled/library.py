@@ -1,0 +1,302 @@
+"""The state-point library: one netCDF file per state, loaded as one xarray Dataset.
+
+Schema of one state file (design.md; names are part of the interface):
+
+    k (k)                      the 100-point K_GRID, sigma_AA^-1
+    time (time)                the log-spaced TIME_GRID, tau
+    S (pair, k)                partial structure factors, pair = AA, AB, BB (S_aa -> x_a)
+    phi_s (species, time)      self ISF at k_p, species = A, B; NaN beyond the sampled times
+    msd (species, time)        mean squared displacement, sigma_AA^2
+    k_p, tau_alpha             peak of S_AA; 1/e time of phi_s^A (NaN if not reached)
+    attributes                 interaction, density, temperature (measured), temperature_target,
+                               n_particles, seed, dt, engine, engine_version,
+                               equilibration_time, production_time, energy_drift,
+                               crystallized (0/1), equilibrated (0/1), created
+
+Extra variables written by :mod:`supercooled.measure`: ``D`` (species), the diffusion
+coefficient; ``phi_s_first_half`` / ``phi_s_second_half`` (species, time), phi_s from the
+first and the second half of the production run alone; ``ageing_check``, the largest
+|difference| between the two where both are defined (a no-ageing test for equilibrium).
+
+Files are written atomically (temporary file in the same folder, then ``os.replace``), so a
+campaign can be killed at any moment and a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from supercooled.errors import SupercooledError
+from supercooled.grids import K_GRID, TIME_GRID
+from supercooled.systems import INTERACTIONS, PAIRS, SPECIES
+
+REQUIRED_VARIABLES = {
+    "S": ("pair", "k"),
+    "phi_s": ("species", "time"),
+    "msd": ("species", "time"),
+    "k_p": (),
+    "tau_alpha": (),
+}
+REQUIRED_ATTRIBUTES = (
+    "interaction", "density", "temperature", "temperature_target", "n_particles", "seed", "dt",
+    "engine", "engine_version", "equilibration_time", "production_time", "energy_drift",
+    "crystallized", "equilibrated", "created",
+)
+#: Attributes that become coordinates along ``state`` in :func:`load_library`.
+STATE_COORDINATES = REQUIRED_ATTRIBUTES
+ENVIRONMENT_VARIABLE = "SUPERCOOLED_LIBRARY"
+
+
+def _engine() -> str:
+    """xarray engine to write with: h5netcdf (netCDF4/HDF5) when h5py is installed, else scipy.
+
+    h5netcdf needs h5py; without it the scipy backend writes netCDF3 (64-bit offset), which
+    holds this schema equally well. Reading detects the format of each file by itself.
+    """
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        return "scipy"
+    return "h5netcdf"
+
+
+class LibraryError(SupercooledError):
+    """A state file is corrupt, incomplete or does not follow the schema."""
+
+
+def interaction_label(interaction: str) -> str:
+    """"LJ" / "WCA" in canonical case; another name kept as is if it is file-name safe."""
+    name = str(interaction).strip()
+    if name.upper() in INTERACTIONS:
+        return name.upper()
+    if not re.fullmatch(r"[A-Za-z0-9.+-]+", name):
+        raise SupercooledError(f"interaction name {interaction!r} cannot be used in a file name")
+    return name
+
+
+def state_label(interaction: str, density: float, temperature_target: float,
+                equilibrated: bool = True) -> str:
+    """``LJ_rho1.200_T0.4500`` (as StatePoint.label), with ``_aged`` for a non-equilibrated run."""
+    label = f"{interaction_label(interaction)}_rho{float(density):.3f}_T{float(temperature_target):.4f}"
+    return label if equilibrated else label + "_aged"
+
+
+def state_filename(interaction: str, density: float, temperature_target: float,
+                   equilibrated: bool = True) -> str:
+    """File name of a state in the library: ``state_label(...) + ".nc"``."""
+    return state_label(interaction, density, temperature_target, equilibrated) + ".nc"
+
+
+def default_library_path() -> Path:
+    """The repository's ``data/library``.
+
+    Order: the ``SUPERCOOLED_LIBRARY`` environment variable; the checkout holding this package
+    (editable install: ``src/supercooled`` -> repo root); the first folder above the current
+    directory that holds ``_toc.yml`` or ``pyproject.toml`` (a notebook runs in notebooks/).
+    The folder need not exist yet.
+    """
+    if os.environ.get(ENVIRONMENT_VARIABLE):
+        return Path(os.environ[ENVIRONMENT_VARIABLE]).expanduser()
+    package_root = Path(__file__).resolve().parents[2]
+    if (package_root / "pyproject.toml").is_file() and (package_root / "src").is_dir():
+        return package_root / "data" / "library"
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() or (folder / "pyproject.toml").is_file():
+            return folder / "data" / "library"
+    return here / "data" / "library"
+
+
+def validate_state(ds: xr.Dataset, name: str = "state") -> None:
+    """Raise :class:`LibraryError` naming ``name`` unless ``ds`` follows the schema."""
+    problems = []
+    for variable, dims in REQUIRED_VARIABLES.items():
+        if variable not in ds:
+            problems.append(f"missing variable {variable!r}")
+        elif tuple(ds[variable].dims) != dims:
+            problems.append(f"{variable!r} has dims {ds[variable].dims}, expected {dims}")
+    for coordinate, expected in (("k", K_GRID), ("time", TIME_GRID)):
+        if coordinate not in ds.coords or ds.sizes.get(coordinate) != expected.size:
+            problems.append(f"coordinate {coordinate!r} missing or not of length {expected.size}")
+        elif not np.allclose(ds[coordinate].values, expected, rtol=1e-9):
+            problems.append(f"coordinate {coordinate!r} differs from the standard grid")
+    if "pair" in ds.coords and list(ds["pair"].values) != list(PAIRS):
+        problems.append(f"pair coordinate must be {list(PAIRS)}")
+    if "species" in ds.coords and list(ds["species"].values) != list(SPECIES):
+        problems.append(f"species coordinate must be {list(SPECIES)}")
+    missing = [a for a in REQUIRED_ATTRIBUTES if a not in ds.attrs]
+    if missing:
+        problems.append(f"missing attributes {', '.join(missing)}")
+    if "S" in ds and not problems and not np.isfinite(ds["S"].values).all():
+        problems.append("S contains NaN")
+    if problems:
+        raise LibraryError(f"corrupt or incomplete state file {name}: {'; '.join(problems)}")
+
+
+def _attribute_value(value):
+    """netCDF attributes hold numbers and strings: bools become 0/1, None becomes ''."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if value is None:
+        return ""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_state(ds: xr.Dataset, path) -> Path:
+    """Validate ``ds`` and write it to ``path`` atomically (temp file + os.replace)."""
+    path = Path(path)
+    validate_state(ds, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds = ds.copy()
+    ds.attrs = {key: _attribute_value(value) for key, value in ds.attrs.items()}
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        ds.to_netcdf(temporary, engine=_engine())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_state(path) -> xr.Dataset:
+    """Load one state file into memory; raise :class:`LibraryError` naming it if it is bad."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such state file", str(path))
+    try:
+        with xr.open_dataset(path) as opened:
+            ds = opened.load()
+    except Exception as error:  # h5py/netCDF raise many types for a truncated file
+        raise LibraryError(f"corrupt or incomplete state file {path}: {error}") from None
+    validate_state(ds, str(path))
+    return ds
+
+
+def _empty_library() -> xr.Dataset:
+    coords = {"k": K_GRID, "time": TIME_GRID, "pair": list(PAIRS), "species": list(SPECIES)}
+    data = {
+        "S": (("state", "pair", "k"), np.empty((0, len(PAIRS), K_GRID.size))),
+        "phi_s": (("state", "species", "time"), np.empty((0, len(SPECIES), TIME_GRID.size))),
+        "msd": (("state", "species", "time"), np.empty((0, len(SPECIES), TIME_GRID.size))),
+        "k_p": (("state",), np.empty(0)),
+        "tau_alpha": (("state",), np.empty(0)),
+    }
+    ds = xr.Dataset(data, coords=coords)
+    for name in STATE_COORDINATES + ("label", "file"):
+        ds = ds.assign_coords({name: ("state", np.empty(0, dtype=object))})
+    return ds
+
+
+def _as_state(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    coords = {name: ("state", [ds.attrs[name]]) for name in STATE_COORDINATES}
+    coords["label"] = ("state", [path.stem])
+    coords["file"] = ("state", [str(path)])
+    state = ds.expand_dims("state").assign_coords(coords)
+    state.attrs = {}
+    return state
+
+
+def _fill_missing_variables(states: list[xr.Dataset]) -> list[xr.Dataset]:
+    """Give every state the union of variables (NaN where a file lacks an optional one)."""
+    templates = {}
+    for ds in states:
+        for name, variable in ds.data_vars.items():
+            templates.setdefault(name, variable)
+    out = []
+    for ds in states:
+        missing = {name: xr.full_like(t, np.nan, dtype=float) for name, t in templates.items()
+                   if name not in ds}
+        out.append(ds.assign(missing) if missing else ds)
+    return out
+
+
+def load_library(path=None, *, skip_bad: bool = False, pattern: str = "*.nc") -> xr.Dataset:
+    """Load every state file of a folder as one Dataset with a ``state`` dimension.
+
+    Per-state attributes (interaction, density, temperature, temperature_target, equilibrated,
+    crystallized, ...) become coordinates along ``state``, with ``label`` (file stem) and
+    ``file``. A corrupt or incomplete file raises :class:`LibraryError` naming it, or with
+    ``skip_bad=True`` is skipped with a warning. An empty (or missing) folder gives a Dataset
+    with zero states.
+    """
+    folder = default_library_path() if path is None else Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise SupercooledError(f"library path {folder} is not a folder")
+    files = sorted(folder.glob(pattern)) if folder.is_dir() else []
+    states = []
+    for file in files:
+        try:
+            states.append(_as_state(read_state(file), file))
+        except LibraryError as error:
+            if not skip_bad:
+                raise
+            warnings.warn(f"skipping {error}", stacklevel=2)
+    if not states:
+        return _empty_library()
+    library = xr.concat(_fill_missing_variables(states), dim="state", combine_attrs="drop")
+    return library.assign_coords(state=np.arange(library.sizes["state"]))
+
+
+def _matches(values, wanted) -> np.ndarray:
+    values = np.asarray(values)
+    if isinstance(wanted, tuple) and len(wanted) == 2:
+        low, high = wanted
+        return (values.astype(float) >= low) & (values.astype(float) <= high)
+    if isinstance(wanted, str):
+        return np.array([str(v).upper() == wanted.upper() for v in values], dtype=bool)
+    if isinstance(wanted, list | np.ndarray):
+        return np.logical_or.reduce([_matches(values, w) for w in wanted]) if len(wanted) else \
+            np.zeros(values.size, bool)
+    return np.isclose(values.astype(float), float(wanted), rtol=1e-6, atol=1e-9)
+
+
+def select(ds: xr.Dataset, interaction=None, density=None, temperature=None, **coordinates):
+    """States matching every given criterion.
+
+    ``temperature`` matches the *target* temperature (the campaign's grid value); use
+    ``temperature_measured=`` for the measured one. Each criterion is a value (numbers match
+    to a relative 1e-6), a list of values (any of them), or a (low, high) tuple (inclusive
+    range). Other keywords filter any state coordinate, e.g. ``equilibrated=1``.
+    """
+    criteria = dict(coordinates)
+    if interaction is not None:
+        criteria["interaction"] = interaction
+    if density is not None:
+        criteria["density"] = density
+    if temperature is not None:
+        criteria["temperature_target"] = temperature
+    if "temperature_measured" in criteria:
+        criteria["temperature"] = criteria.pop("temperature_measured")
+    mask = np.ones(ds.sizes.get("state", 0), dtype=bool)
+    for name, wanted in criteria.items():
+        if name not in ds.coords:
+            raise SupercooledError(f"unknown state coordinate {name!r}")
+        mask &= _matches(ds[name].values, wanted)
+    return ds.isel(state=np.flatnonzero(mask))
+
+
+def split_states(ds: xr.Dataset, test_fraction: float = 0.1, seed: int = 0):
+    """Split whole states (never time points) into (train, test) with a seeded permutation.
+
+    The test set holds round(test_fraction * n) states, at least one and leaving at least one
+    for training.
+    """
+    n = ds.sizes.get("state", 0)
+    if n < 2:
+        raise SupercooledError(f"need at least 2 states to split into train and test, got {n}")
+    if not 0.0 < test_fraction < 1.0:
+        raise SupercooledError(f"test_fraction must lie between 0 and 1, got {test_fraction}")
+    n_test = min(n - 1, max(1, round(test_fraction * n)))
+    order = np.random.default_rng(seed).permutation(n)
+    return ds.isel(state=np.sort(order[n_test:])), ds.isel(state=np.sort(order[:n_test]))

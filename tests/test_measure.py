@@ -1,0 +1,133 @@
+"""End to end: a GSD trajectory following the contract -> a valid state file."""
+
+import json
+
+import numpy as np
+import pytest
+
+from supercooled.cli import main
+from supercooled.errors import SupercooledError
+from supercooled.grids import TIME_GRID
+from supercooled.library import read_state, state_filename
+from supercooled.measure import measure_run, read_trajectory, write_trajectory
+
+DT = 0.005
+BLOCK = 1000
+
+
+def log_periodic_steps(block_length=BLOCK, n_blocks=6, n_offsets=31):
+    """Frames at block_start + s, s in {0} U log-spaced offsets < B, and a final frame."""
+    offsets = np.unique(np.round(np.logspace(0, np.log10(block_length), n_offsets)).astype(int))
+    offsets = np.r_[0, offsets[offsets < block_length]]
+    starts = np.arange(n_blocks)[:, None] * block_length
+    return np.unique(np.r_[(starts + offsets).ravel(), n_blocks * block_length])
+
+
+def ideal_gas(steps, n_particles=1000, box_length=10.0, temperature=0.8, seed=0):
+    """Non-interacting particles: r(t) = r(0) + v t, Maxwell velocities at ``temperature``."""
+    rng = np.random.default_rng(seed)
+    r0 = rng.uniform(-box_length / 2, box_length / 2, (n_particles, 3))
+    v = rng.normal(0.0, np.sqrt(temperature), (n_particles, 3))
+    v -= v.mean(axis=0)
+    positions = r0[None] + v[None] * (steps[:, None, None] * DT)
+    typeid = np.zeros(n_particles, dtype=int)
+    typeid[int(0.8 * n_particles):] = 1
+    return positions, typeid, v
+
+
+@pytest.fixture(scope="module")
+def gas_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    steps = log_periodic_steps()
+    positions, typeid, v = ideal_gas(steps)
+    write_trajectory(run_dir / "trajectory.gsd", steps, positions, typeid, 10.0, dt=DT,
+                     velocities=np.repeat(v[None], steps.size, axis=0))
+    run = {"state": {"interaction": "WCA", "density": 1.0, "temperature": 0.8,
+                     "n_particles": 1000, "box_length": 10.0},
+           "temperature": 0.79, "temperature_target": 0.8, "seed": 7, "dt": DT,
+           "engine": "test", "engine_version": "0", "equilibration_time": 1.0,
+           "production_time": 30.0, "energy_drift": 1e-5, "crystallized": False,
+           "created": "2026-01-01T00:00:00+00:00",
+           "schedule": {"block_length_steps": BLOCK, "n_blocks": 6}}
+    (run_dir / "run.json").write_text(json.dumps(run))
+    return run_dir, steps, positions, typeid, v
+
+
+def test_measure_run_writes_valid_state_with_ideal_gas_dynamics(gas_run):
+    run_dir, steps, positions, typeid, v = gas_run
+    path = measure_run(run_dir, progress=False)
+    assert path == run_dir / "state.nc"
+    ds = read_state(path)
+    assert ds.attrs["interaction"] == "WCA" and ds.attrs["seed"] == 7
+    assert ds.attrs["temperature"] == 0.79 and ds.attrs["temperature_target"] == 0.8
+    assert ds.attrs["equilibrated"] == 1 and ds.attrs["crystallized"] == 0
+    k_p = float(ds["k_p"])
+    # Exact expectation of the estimator for these very particles: phi_s = <sin(kvt)/(kvt)>,
+    # MSD = <v^2> t^2 (ballistic motion, the same at every time origin).
+    speed = np.linalg.norm(v, axis=1)
+    sampled = np.isfinite(ds["phi_s"].values[0])
+    t = TIME_GRID[sampled]
+    for a in range(2):
+        s = speed[typeid == a]
+        expected = np.sinc(k_p * s[None] * t[:, None] / np.pi).mean(axis=1)
+        assert np.allclose(ds["phi_s"].values[a, sampled], expected, atol=2e-3)
+        assert np.allclose(ds["msd"].values[a, sampled], np.mean(s**2) * t**2, rtol=2e-3)
+    # and the ideal-gas law phi_s = exp(-k^2 T t^2 / 2m) within the sampling error of 800 A's
+    gaussian = np.exp(-(k_p**2) * 0.8 * t**2 / 2)
+    assert np.max(np.abs(ds["phi_s"].values[0, sampled] - gaussian)) < 0.03
+    # the last sampled lag is the whole run; beyond it NaN
+    assert TIME_GRID[sampled][-1] <= steps[-1] * DT * (1 + 1e-9)
+    assert np.isnan(ds["phi_s"].values[:, -1]).all()
+    # stationary process: both halves agree
+    assert float(ds["ageing_check"]) < 0.05
+
+
+def test_random_positions_give_flat_structure(gas_run):
+    run_dir, *_ = gas_run
+    ds = read_state(measure_run(run_dir, run_dir / "other.nc", progress=False))
+    s = ds["S"].values
+    high = ds["k"].values > 10
+    assert abs(s[0, high].mean() - 0.8) < 0.01
+    assert abs(s[1, high].mean()) < 0.01
+    assert abs(s[2, high].mean() - 0.2) < 0.01
+
+
+def test_gsd_without_run_json_needs_interaction_then_uses_velocities(tmp_path):
+    steps = log_periodic_steps(n_blocks=3)
+    positions, typeid, v = ideal_gas(steps, n_particles=200, box_length=6.0)
+    gsd_path = write_trajectory(tmp_path / "mine.gsd", steps, positions, typeid, 6.0, dt=DT,
+                                velocities=np.repeat(v[None], steps.size, axis=0))
+    with pytest.raises(SupercooledError, match="interaction"):
+        measure_run(gsd_path, progress=False)
+    ds = read_state(measure_run(gsd_path, progress=False, interaction="lj", equilibrated=False))
+    assert ds.attrs["interaction"] == "LJ" and ds.attrs["equilibrated"] == 0
+    kinetic = np.sum(v**2) / (3 * 200 - 3)
+    assert ds.attrs["temperature"] == pytest.approx(kinetic, rel=1e-5)
+    assert ds.attrs["density"] == pytest.approx(200 / 6.0**3)
+    assert (tmp_path / "mine.state.nc").is_file()
+
+
+def test_trajectory_round_trip_unwraps(tmp_path):
+    steps = np.arange(5) * 10
+    positions, typeid, _ = ideal_gas(steps, n_particles=50, box_length=3.0, temperature=50.0)
+    write_trajectory(tmp_path / "t.gsd", steps, positions, typeid, 3.0, dt=DT)
+    trajectory = read_trajectory(tmp_path / "t.gsd")
+    assert np.allclose(trajectory.positions, positions, atol=1e-5)
+    assert trajectory.dt == DT and list(trajectory.steps) == list(steps)
+
+
+def test_missing_time_step_is_a_clear_error(tmp_path):
+    steps = np.arange(4) * 10
+    positions, typeid, _ = ideal_gas(steps, n_particles=50, box_length=3.0)
+    write_trajectory(tmp_path / "t.gsd", steps, positions, typeid, 3.0)
+    with pytest.raises(SupercooledError, match="--dt"):
+        measure_run(tmp_path / "t.gsd", progress=False, interaction="LJ", temperature=1.0)
+
+
+def test_cli_measure(gas_run, tmp_path, capsys):
+    run_dir, *_ = gas_run
+    out = tmp_path / state_filename("WCA", 1.0, 0.8)
+    assert main(["measure", str(run_dir), "--out", str(out), "--quiet"]) == 0
+    assert "k_p" in capsys.readouterr().out and out.is_file()
+    assert main(["measure", str(tmp_path / "nowhere")]) == 2
+    assert "error" in capsys.readouterr().err
