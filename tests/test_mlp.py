@@ -61,7 +61,7 @@ def synthetic_library(temperatures=(0.5, 0.7, 1.0, 1.5, 2.0, 3.0), densities=(1.
     return ds
 
 
-TINY = mlp.TrainConfig(hidden=(32, 32), epochs=150, learning_rate=3e-3, batch_size=64,
+TINY = mlp.TrainConfig(hidden=(32, 32), epochs=120, learning_rate=3e-3, batch_size=64, threads=1,
                        patience=None, l1_penalty=0.0)
 
 

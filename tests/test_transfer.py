@@ -10,7 +10,7 @@ from test_mlp import synthetic_library
 from supercooled import mlp, transfer
 from supercooled.errors import SupercooledError
 
-TINY = mlp.TrainConfig(hidden=(8,), epochs=2, batch_size=256, patience=None)
+TINY = mlp.TrainConfig(hidden=(8,), epochs=2, batch_size=256, patience=None, threads=1)
 
 
 @pytest.fixture(scope="module")

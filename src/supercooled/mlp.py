@@ -64,13 +64,18 @@ MIN_K_MAX = 20.0
 METADATA_FILE = "metadata.json"
 
 
-def default_model_path() -> Path:
-    """``data/models/mlp`` of the repository (found by walking up to ``_toc.yml``)."""
+def data_path(*parts) -> Path:
+    """A path under the repository's ``data/`` (found by walking up to ``_toc.yml``)."""
     here = Path(__file__).resolve()
     for parent in [Path.cwd(), *Path.cwd().parents, *here.parents]:
         if (parent / "_toc.yml").exists() and (parent / "data").is_dir():
-            return parent / "data" / "models" / "mlp"
-    return Path("data") / "models" / "mlp"
+            return parent.joinpath("data", *parts)
+    return Path("data").joinpath(*parts)
+
+
+def default_model_path() -> Path:
+    """The shipped ensemble: ``data/models/mlp``."""
+    return data_path("models", "mlp")
 
 
 # --------------------------------------------------------------------------------------------
@@ -698,8 +703,9 @@ def structure_on_grid(frame) -> tuple[np.ndarray, dict]:
 
     Checks: no NaN, k strictly increasing and positive, S_AA and S_BB non-negative (S_AB may
     be negative), the grid reaches at least k = 20. Inside the user's range S is linearly
-    interpolated. Below the user's first k, S is held at its first value (S(k) is flat at
-    small k in a liquid, and the library does the same below the box's smallest wave vector).
+    interpolated. Below the user's first k, S is held at its first value, as
+    :mod:`supercooled.structure` does below the box's smallest wave vector (S(k) is even in k
+    and nearly flat there in a dense liquid).
     Above the user's last k, S relaxes to its large-k limit (S_AA -> x_A, S_BB -> x_B,
     S_AB -> 0, design.md) as S_inf + (S(k_last) - S_inf) exp(-(k - k_last)), because the
     oscillations of S(k) die out there. Flags list the extrapolated grid points.
@@ -795,7 +801,9 @@ def predict(structure_factor, interaction: str, density: float, temperature: flo
                             [temperature, density, INTERACTION_LABEL[interaction]]])
     mean, std, _ = ensemble.predict_curves(feats[None, :], times)
     mean, std = mean[0], std[0]
-    kp = _peak_position(structure[0])
+    from supercooled.structure import peak_position
+
+    kp = peak_position(structure[0])  # same definition of k_p as the library
     s_peak = np.array([np.interp(kp, K_GRID, structure[0]), np.interp(kp, K_GRID, structure[2])])
     frame = pd.DataFrame({"t": times, "F_AA": mean[:, 0], "F_AA_std": std[:, 0],
                           "F_BB": mean[:, 1], "F_BB_std": std[:, 1],
@@ -807,17 +815,6 @@ def predict(structure_factor, interaction: str, density: float, temperature: flo
     frame.attrs.update({"tau_alpha": tau_alpha(times, frame["phi_A"].to_numpy()), "k_p": kp,
                         "out_of_range": warn, **flags})
     return frame
-
-
-def _peak_position(s_aa: np.ndarray) -> float:
-    """k of the maximum of S_AA, refined by a parabola through the three highest grid points."""
-    i = int(np.argmax(s_aa))
-    if 0 < i < len(s_aa) - 1:
-        y0, y1, y2 = s_aa[i - 1:i + 2]
-        den = y0 - 2 * y1 + y2
-        shift = 0.5 * (y0 - y2) / den if den != 0 else 0.0
-        return float(K_GRID[i] + shift * (K_GRID[1] - K_GRID[0]))
-    return float(K_GRID[i])
 
 
 # --------------------------------------------------------------------------------------------
@@ -834,7 +831,7 @@ def reduced_temperature(ds, table=None) -> np.ndarray:
     import pandas as pd
 
     if table is None:
-        path = default_model_path().parents[1] / "mct" / "critical_temperatures.csv"
+        path = data_path("mct", "critical_temperatures.csv")
         if not path.exists():
             return np.full(ds.sizes["state"], np.nan)
         table = path

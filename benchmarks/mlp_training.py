@@ -1,0 +1,80 @@
+"""Wall time of training the paper's MLP for 1000 epochs on the full library, on CPU cores.
+
+The paper reports about one hour for 1000 iterations on a desktop CPU (Ciarella et al. 2023,
+section 4.2). This script times :func:`supercooled.mlp.train_network` (the package's training
+loop: masked L1 loss, lasso penalty, validation pass every epoch) on every usable state of the
+library, and side by side a bare PyTorch loop over the same rows and network (no mask, no
+penalty, no validation) as a peer, so that the overhead of the package's loop is visible.
+
+    python benchmarks/mlp_training.py [--library data/library] [--epochs 1000] [--threads 2]
+        [--measure 1000]
+
+``--measure N`` times N epochs and scales to ``--epochs`` linearly (each epoch does the same
+work; early stopping is switched off here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from supercooled import mlp
+
+
+def bare_loop(design, scaler, epochs, batch_size, threads, seed=0):
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    net = mlp.build_network()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.as_tensor(scaler.transform(design.x), dtype=torch.float32)
+    y = torch.as_tensor(np.nan_to_num(design.y), dtype=torch.float32)
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), batch_size):
+            idx = order[start:start + batch_size]
+            opt.zero_grad()
+            (net(x[idx]) - y[idx]).abs().mean().backward()
+            opt.step()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--library", default=str(mlp.data_path("library")))
+    parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--measure", type=int, default=None, help="epochs actually timed")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    measure = args.measure or args.epochs
+
+    ds = mlp.load_states(args.library)
+    rows = mlp.design(ds)
+    scaler = mlp.Scaler.fit(rows.x)
+    cfg = mlp.TrainConfig(epochs=measure, patience=None, threads=args.threads, device=args.device)
+    print(f"library: {ds.sizes['state']} states, {len(rows.x)} rows (state x time), "
+          f"{mlp.N_FEATURES} features; {measure} epochs timed, batch {cfg.batch_size}, "
+          f"{args.threads} threads, device {args.device}")
+
+    t0 = time.perf_counter()
+    mlp.train_network(rows, rows, scaler, seed=0, config=cfg, progress=False)
+    ours = (time.perf_counter() - t0) * args.epochs / measure
+    peer = float("nan")
+    if args.device == "cpu":
+        t0 = time.perf_counter()
+        bare_loop(rows, scaler, measure, cfg.batch_size, args.threads)
+        peer = (time.perf_counter() - t0) * args.epochs / measure
+
+    paper = 3600.0
+    print(f"supercooled.mlp.train_network, {args.epochs} epochs: {ours:8.1f} s")
+    print(f"bare PyTorch loop (peer),        {args.epochs} epochs: {peer:8.1f} s "
+          f"(package / bare = {ours / peer:.2f})")
+    print(f"paper (about 1 h, their desktop CPU, their library): paper / ours = "
+          f"{paper / ours:.1f}")
+
+
+if __name__ == "__main__":
+    main()
