@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers) -> None:
@@ -44,6 +45,14 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _mpi_rank() -> int:
+    """This process's MPI rank from the launcher's environment (MPICH/Hydra or Open MPI)."""
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK"):
+        if name in os.environ:
+            return int(os.environ[name])
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from supercooled.md import simulate
     from supercooled.systems import StatePoint
@@ -53,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
                       production_time=args.production_time, dt=args.dt, seed=args.seed,
                       engine=args.engine, block_time=args.block_time, threads=args.threads,
                       resume=args.resume, progress=not args.quiet)
+    if _mpi_rank() != 0:  # under mpirun every rank runs this; one summary line is enough
+        return 0
     print(f"{state.label}: N = {state.n_particles}, T_measured = {result.temperature:.4f}, "
           f"energy drift = {result.energy_drift:.2e}, crystallized = {result.crystallized}, "
           f"{result.atom_steps_per_second:.3g} atom-steps/s -> {result.run_dir}")
