@@ -147,7 +147,7 @@ def test_killed_campaign_resumes_with_every_state_once(tmp_path):
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     camp = cp.load_campaign(config)
     assert {p.name for p in library.glob("*.nc")} == {s.filename for s in camp.states}
-    done = [(e["temperature_target"], e["equilibrated"]) for e in _log(library) if e["event"] == "done"]
+    done = [(e["interaction"], e["temperature_target"], e["equilibrated"]) for e in _log(library) if e["event"] == "done"]
     assert len(done) == len(set(done))  # no state measured twice
     assert not [p for p in library.iterdir() if p.name.endswith(".tmp")]
     result = subprocess.run(command, check=True, capture_output=True, text=True)

@@ -274,11 +274,17 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
     from supercooled.measure import measure_run
 
     start = time.time()
-    run_dir = Path(scratch) / Path(spec.filename).stem
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # a killed earlier attempt: start clean (its seed may differ)
+    # The run folder is named by state, seed and lengths: a run killed mid-way (campaign
+    # stopped) resumes from its LAMMPS checkpoint; a rerun with another seed or other lengths
+    # starts fresh, and folders of superseded attempts are removed.
+    stem = Path(spec.filename).stem
+    run_dir = Path(scratch) / f"{stem}-seed{seed}-{lengths[0]:.6g}-{lengths[1]:.6g}"
+    for stale in Path(scratch).glob(f"{stem}-seed*"):
+        if stale != run_dir:
+            shutil.rmtree(stale, ignore_errors=True)
     result = simulate(spec.state, run_dir, equilibration_time=lengths[0],
-                      production_time=lengths[1], dt=spec.dt, seed=seed, progress=False)
+                      production_time=lengths[1], dt=spec.dt, seed=seed, progress=False,
+                      resume=True)
     summary = {"crystallized": bool(result.crystallized), "accepted": False, "seed": seed,
                "equilibration_time": lengths[0], "production_time": lengths[1]}
     if not summary["crystallized"]:
