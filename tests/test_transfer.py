@@ -93,3 +93,15 @@ def test_binned_means(library):
     out = transfer.binned(table, bins=[0.8, 1.0, 1.6])
     np.testing.assert_allclose(out["mean"], [0.6, 1.0])
     np.testing.assert_allclose(out["count"], [2, 1])
+
+
+def test_write_studies_writes_the_three_tables(tmp_path, library, reduced):
+    tables = transfer.write_studies(library, tmp_path, reduced_t=reduced, thresholds=(1.2,),
+                                    densities=(1.6,), n_members=1, config=TINY, progress=False)
+    for name in ("temperature", "model", "density", "model_example"):
+        assert (tmp_path / f"transfer_{name}.csv").exists()
+    example = tables["model_example"]
+    assert example.state.nunique() == 1 and len(example) == library.sizes["time"]
+    row = tables["model"].iloc[np.argmin(np.abs(tables["model"].r2_mlp - 0.8))]
+    assert example.state.iloc[0] == row.state
+    assert (tables["density"].density == 1.6).all()

@@ -61,9 +61,10 @@ def library_densities(ds) -> list[float]:
 
 def _run(ds, reduced_t, train, test, *, label: dict, n_splits, n_members, seed, config,
          progress):
-    table, _ = mlp.cross_validate(ds, n_splits=n_splits, n_members=n_members, seed=seed,
-                                  config=config, train_candidates=train, test_candidates=test,
-                                  with_baselines=False, progress=progress)
+    table, ensembles = mlp.cross_validate(ds, n_splits=n_splits, n_members=n_members,
+                                          seed=seed, config=config, train_candidates=train,
+                                          test_candidates=test, with_baselines=False,
+                                          progress=progress)
     labels = [mlp.state_label(ds, i) for i in range(ds.sizes["state"])]
     index = {lab: i for i, lab in enumerate(labels)}
     trained = set(int(i) for i in train)
@@ -71,7 +72,7 @@ def _run(ds, reduced_t, train, test, *, label: dict, n_splits, n_members, seed, 
     table["region"] = ["trained" if index[s] in trained else "unseen" for s in table["state"]]
     for key, value in label.items():
         table.insert(0, key, value)
-    return table
+    return table, ensembles
 
 
 def temperature_study(ds, reduced_t, thresholds=(1.5, 1.2, 1.0, 0.8), *, n_splits: int = 1,
@@ -86,22 +87,53 @@ def temperature_study(ds, reduced_t, thresholds=(1.5, 1.2, 1.0, 0.8), *, n_split
             raise SupercooledError(f"only {len(train)} states above T/T_mct = {t0}; need >= 3")
         frames.append(_run(ds, reduced_t, train, np.arange(ds.sizes["state"]),
                            label={"T0_over_Tmct": t0}, n_splits=n_splits, n_members=n_members,
-                           seed=seed, config=config, progress=progress))
+                           seed=seed, config=config, progress=progress)[0])
     return pd.concat(frames, ignore_index=True)
 
 
 def model_study(ds, reduced_t, *, n_splits: int = 1, n_members: int = 5, seed: int = 0,
-                config=None, progress: bool = True):
-    """Train on LJ and test on WCA, and the reverse (paper fig. 5)."""
+                config=None, progress: bool = True, example_r2: float | None = None):
+    """Train on LJ and test on WCA, and the reverse (paper fig. 5).
+
+    With ``example_r2`` (e.g. 0.8) also return the curves of the test state whose R^2 is
+    closest to it (for the paper's inset): (table, example DataFrame).
+    """
     import pandas as pd
 
-    frames = []
+    frames, models = [], []
     for source, target in (("LJ", "WCA"), ("WCA", "LJ")):
         train, test = interaction_selection(ds, source)
-        frames.append(_run(ds, reduced_t, train, test,
-                           label={"train_on": source, "test_on": target}, n_splits=n_splits,
-                           n_members=n_members, seed=seed, config=config, progress=progress))
-    return pd.concat(frames, ignore_index=True)
+        table, ensembles = _run(ds, reduced_t, train, test,
+                                label={"train_on": source, "test_on": target},
+                                n_splits=n_splits, n_members=n_members, seed=seed,
+                                config=config, progress=progress)
+        frames.append(table)
+        models += [(source, e.metadata["split_seed"], e) for e in ensembles]
+    table = pd.concat(frames, ignore_index=True)
+    if example_r2 is None:
+        return table
+    row = table.iloc[int(np.argmin(np.abs(table.r2_mlp.to_numpy() - example_r2)))]
+    ensemble = next(e for src, s, e in models if src == row.train_on and s == row.split_seed)
+    labels = [mlp.state_label(ds, i) for i in range(ds.sizes["state"])]
+    return table, example_curves(ds, ensemble, labels.index(row.state), row)
+
+
+def example_curves(ds, ensemble, i: int, row=None):
+    """Simulated and predicted F_s^aa(k_p, t) (mean, spread) of state ``i`` as a DataFrame."""
+    import pandas as pd
+
+    sub = ds.isel(state=[i])
+    truth = mlp.target_curves(sub)[0]
+    mean, std, _ = ensemble.predict_curves(mlp.state_features(sub), ds["time"].values)
+    frame = pd.DataFrame({"t": ds["time"].values,
+                          "F_AA_sim": truth[:, 0], "F_BB_sim": truth[:, 1],
+                          "F_AA_mlp": mean[0, :, 0], "F_AA_std": std[0, :, 0],
+                          "F_BB_mlp": mean[0, :, 1], "F_BB_std": std[0, :, 1]})
+    frame.insert(0, "state", mlp.state_label(ds, i))
+    if row is not None:
+        frame.insert(1, "train_on", row.train_on)
+        frame.insert(2, "r2_mlp", row.r2_mlp)
+    return frame
 
 
 def density_study(ds, reduced_t, densities=None, *, n_splits: int = 1, n_members: int = 5,
@@ -114,7 +146,7 @@ def density_study(ds, reduced_t, densities=None, *, n_splits: int = 1, n_members
         train, test = density_selection(ds, rho)
         frames.append(_run(ds, reduced_t, train, test, label={"left_out_density": rho},
                            n_splits=n_splits, n_members=n_members, seed=seed, config=config,
-                           progress=progress))
+                           progress=progress)[0])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -129,3 +161,41 @@ def binned(table, column: str = "r2_mlp", by=(), bins=None):
     groups = [*by, "T_mid"]
     out = frame.groupby(groups, observed=True)[column].agg(["mean", "std", "count"])
     return out.reset_index()
+
+
+def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0, 0.8),
+                  densities=None, n_splits: int = 1, n_members: int = 5, seed: int = 0,
+                  config=None, studies=("temperature", "model", "density"),
+                  progress: bool = True) -> dict:
+    """Run the studies and write ``transfer_<study>.csv`` to ``out_dir``; return the tables.
+
+    The model study also writes ``transfer_model_example.csv``: the curves of the test state
+    whose R^2 is closest to 0.8, the paper's inset of fig. 5.
+
+    ``library``: a Dataset or a library folder; ``reduced_t``: T / T_mct per state (default:
+    from ``data/mct/critical_temperatures.csv``). The temperature study needs T_mct; the other
+    two run without it (their T / T_mct column is then NaN).
+    """
+    from pathlib import Path
+
+    ds = mlp.load_states(library)
+    reduced_t = mlp.reduced_temperature(ds) if reduced_t is None else np.asarray(reduced_t)
+    common = {"n_splits": n_splits, "n_members": n_members, "seed": seed, "config": config,
+              "progress": progress}
+    runners = {
+        "temperature": lambda: temperature_study(ds, reduced_t, thresholds, **common),
+        "model": lambda: model_study(ds, reduced_t, example_r2=0.8, **common),
+        "density": lambda: density_study(ds, reduced_t, densities, **common),
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = {}
+    for name in studies:
+        result = runners[name]()
+        if name == "model":  # with the curves of the state nearest R^2 = 0.8 (the inset)
+            result, tables["model_example"] = result
+            tables["model_example"].to_csv(out_dir / "transfer_model_example.csv", index=False,
+                                           float_format="%.6g")
+        tables[name] = result
+        result.to_csv(out_dir / f"transfer_{name}.csv", index=False, float_format="%.6g")
+    return tables
