@@ -146,6 +146,11 @@ def test_thermo_log_and_run_json(run):
     temperatures = [float(r["temperature"]) for r in production]
     assert data["temperature"] == pytest.approx(np.mean(temperatures))
     assert data["crystallized"] is False
+    energies = np.array([float(r["total_energy"]) for r in production])
+    assert run.energy_drift_per_particle == pytest.approx(
+        run.energy_drift * abs(energies.mean()), rel=1e-9)
+    assert run.production_cpu_time > 0
+    assert run.atom_steps_per_second == pytest.approx(300 * 400 / run.production_wall_time)
     loaded = RunResult.from_run_dir(run.run_dir)
     assert loaded.state == run.state and loaded.energy_drift == run.energy_drift
 

@@ -175,7 +175,8 @@ class RunResult:
     total energy per particle E(t) of the production log (``energy_drift_per_particle`` =
     |b| t_prod in eps_AA); ``crystallized`` is the result of
     :func:`supercooled.crystal.is_crystallized` on the last block-start frames;
-    ``atom_steps_per_second`` = N * production steps / production wall time.
+    ``atom_steps_per_second`` = N * production steps / production wall time
+    (``production_wall_time``; ``production_cpu_time`` is the CPU time of this process).
     """
 
     run_dir: Path
@@ -199,6 +200,8 @@ class RunResult:
     supercooled_version: str
     requested: dict = field(default_factory=dict)
     energy_drift_per_particle: float = math.nan
+    production_wall_time: float = math.nan
+    production_cpu_time: float = math.nan
 
     @property
     def trajectory(self) -> Path:
@@ -409,6 +412,28 @@ def energy_drift(time_values: np.ndarray, total_energy: np.ndarray, *,
 
 # -- the run ----------------------------------------------------------------------------
 
+class _Clock:
+    """Wall and CPU (this process, all threads) seconds of the production, summed over the
+    segments of a resumed run. CPU time is what the throughput benchmark compares, since
+    wall time on a shared machine depends on the other processes."""
+
+    def __init__(self, wall: float = 0.0, cpu: float = 0.0):
+        self.wall, self.cpu, self._since = wall, cpu, None
+
+    def start(self) -> None:
+        self._since = (time.monotonic(), time.process_time())
+
+    def read(self) -> tuple[float, float]:
+        if self._since is None:
+            return self.wall, self.cpu
+        return (self.wall + time.monotonic() - self._since[0],
+                self.cpu + time.process_time() - self._since[1])
+
+    def stop(self) -> None:
+        self.wall, self.cpu = self.read()
+        self._since = None
+
+
 class _Run:
     """Drives one engine through the protocol and writes the run directory."""
 
@@ -423,7 +448,7 @@ class _Run:
         self.n_frames = 0
         self.n_rows = 0
         self.elapsed = 0.0  # wall time of earlier segments (resumed runs)
-        self.production_wall = 0.0
+        self.production_clock = _Clock()
         self.last_checkpoint = time.monotonic()
         self.thermo_file = None
         self.trajectory = None
@@ -447,7 +472,8 @@ class _Run:
             self.n_frames = checkpoint["n_frames"]
             self.n_rows = checkpoint["n_thermo_rows"]
             self.elapsed = checkpoint["wall_time"]
-            self.production_wall = checkpoint["production_wall_time"]
+            self.production_clock = _Clock(checkpoint["production_wall_time"],
+                                           checkpoint.get("production_cpu_time", 0.0))
             if self.root:
                 _cut_thermo(self.dir / THERMO, self.n_rows)
                 _cut_trajectory(self.dir / TRAJECTORY, self.n_frames)
@@ -495,15 +521,13 @@ class _Run:
         now = time.monotonic()
         checkpoint = {"phase": phase, "engine_step": self.engine.step, "n_frames": self.n_frames,
                       "n_thermo_rows": self.n_rows, "wall_time": self.elapsed + now - self.t0,
-                      "production_wall_time": self.production_wall + self._production_now(now),
+                      "production_wall_time": self.production_clock.read()[0],
+                      "production_cpu_time": self.production_clock.read()[1],
                       "settings": self.plan.settings}
         if self.root:
             _write_json_atomic(self.dir / CHECKPOINT_JSON, checkpoint)
         self.last_checkpoint = now
         _checkpoint_hook(self.dir, checkpoint)
-
-    def _production_now(self, now: float) -> float:
-        return now - self.t_prod if getattr(self, "t_prod", None) is not None else 0.0
 
     # -- phases ------------------------------------------------------------------------
     def equilibrate(self) -> None:
@@ -537,7 +561,7 @@ class _Run:
             path = self.dir / TRAJECTORY
             self.trajectory = gsd.hoomd.open(path, "a" if path.exists() else "w")
         frames, rows = sched.frame_steps(), sched.thermo_steps()
-        self.t_prod = time.monotonic()
+        self.production_clock.start()
         if engine.step == n_eq and self.n_frames == 0:
             self._row(0, "production")
             self._frame(0)
@@ -558,7 +582,7 @@ class _Run:
                     self._frame(stop)
                 if stop % sched.block_length_steps == 0 and stop < sched.production_steps:
                     self._checkpoint("production")
-        self.production_wall += time.monotonic() - self.t_prod
+        self.production_clock.stop()
 
     def run(self, resume: bool) -> RunResult:
         self.t0 = time.monotonic()
@@ -589,7 +613,8 @@ class _Run:
         fraction = max(solid_fraction(x, length) for x in configurations)
         crystallized = any(is_crystallized(x, length) for x in configurations)
         wall = self.elapsed + time.monotonic() - self.t0
-        rate = plan.state.n_particles * sched.production_steps / max(self.production_wall, 1e-12)
+        production_wall, production_cpu = self.production_clock.read()
+        rate = plan.state.n_particles * sched.production_steps / max(production_wall, 1e-12)
         result = RunResult(
             run_dir=self.dir, state=plan.state, temperature=temperature,
             temperature_target=plan.state.temperature, seed=plan.seed, dt=plan.dt,
@@ -598,6 +623,7 @@ class _Run:
             production_time=sched.production_steps * plan.dt, thermostat=plan.thermostat,
             schedule=sched.to_dict(), energy_drift=energy_drift(times, energy),
             energy_drift_per_particle=energy_drift(times, energy, relative=False),
+            production_wall_time=production_wall, production_cpu_time=production_cpu,
             crystallized=bool(crystallized), crystal_fraction=float(fraction), wall_time=wall,
             atom_steps_per_second=float(rate),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
