@@ -55,8 +55,10 @@ def block_starts(steps, block_length: int | None = None) -> tuple[np.ndarray, in
     that (i) every first + j d up to the last block start is a frame and (ii) every window
     [first + j d, first + (j + 1) d) holds frames only at the offsets of the first window.
     The final frame (end of production, which need not fall on the pattern) is exempt. A
-    uniformly sampled run gives B = its frame spacing (every frame an origin); a run that fits
-    no period gives one block: the first frame is the only origin.
+    uniformly sampled run gives B = its frame spacing (every frame an origin). The search ends
+    at the latest at d = the last frame before the final one (two blocks). The choice of
+    origins only changes how many pairs are averaged, never what is estimated: in a stationary
+    run every origin gives an unbiased estimate of the same correlation function.
     """
     steps = np.asarray(steps, dtype=np.int64)
     if steps.ndim != 1 or steps.size < 2:

@@ -63,11 +63,13 @@ class _ReciprocalLattice:
         self.box_length = float(box_length)
         self.dq = 2.0 * np.pi / self.box_length
         self.edges = edges
-        self.n_max = int(np.floor(edges[-1] / self.dq))
+        # every integer vector with |n|^2 <= n2_max has |q| <= k_max (edges[-1])
+        self.n2_max = int(np.floor((edges[-1] / self.dq) ** 2))
+        self.n_max = int(np.floor(np.sqrt(self.n2_max)))
         n = np.arange(-self.n_max, self.n_max + 1)
         nx, ny = (a.ravel() for a in np.meshgrid(n, n, indexing="ij"))
         r2 = nx**2 + ny**2
-        keep = r2 <= self.n_max**2
+        keep = r2 <= self.n2_max
         if octant:  # freud's choice: only n_x, n_y, n_z >= 0
             keep &= (nx >= 0) & (ny >= 0)
         order = np.argsort(r2[keep], kind="stable")
@@ -75,7 +77,7 @@ class _ReciprocalLattice:
         self.blocks = []
         for start in range(0, self.nx.size, _ROW_CHUNK):
             rows = slice(start, min(start + _ROW_CHUNK, self.nx.size))
-            nz_max = int(np.floor(np.sqrt(self.n_max**2 - self.r2[rows.start])))
+            nz_max = int(np.floor(np.sqrt(self.n2_max - self.r2[rows.start])))
             nz = np.arange(nz_max + 1)
             q2 = (self.r2[rows, None] + nz[None, :] ** 2).astype(float)
             q = np.sqrt(q2) * self.dq
