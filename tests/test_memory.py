@@ -41,7 +41,10 @@ def test_transforms_map_any_vector_into_valid_ranges():
     rng = np.random.default_rng(1)
     z = rng.normal(0, 30, size=(200, memory.n_parameters(3)))
     parts = memory.unpack(memory.to_physical(z, 3), 3)
-    assert np.all(parts["c"] >= 0) and np.all(parts["w"] >= 0) and np.all(parts["tau"] >= 0)
+    diagonal = [0, 2]  # AA, BB amplitudes are positive; AB is signed
+    assert np.all(parts["c"][:, diagonal] >= 0) and np.all(parts["w"][:, diagonal] >= 0)
+    assert np.any(parts["c"][:, 1] < 0) and np.any(parts["w"][:, 1] > 0)
+    assert np.all(parts["tau"] >= 0)
     assert np.all((parts["a"] >= 0) & (parts["a"] <= 1))
     lo, hi = memory.EXPONENT_RANGE
     assert np.all((parts["b"] >= lo) & (parts["b"] <= hi))

@@ -4,10 +4,10 @@ For a candidate parameter vector theta the memory equation (:mod:`supercooled.me
 solved and scored with the paper's loss
 
     L(theta) = sum_{t, a} (F_aa^sim(t) - F_aa^ES(t; theta))^2
-               + lambda * sum_{ab} (c_ab + sum_i w_i,ab) / omega_ref,
+               + lambda * sum_{ab} (|c_ab| + sum_i |w_i,ab|) / omega_ref,
 
 a squared error over the sampled times and both species (A, B) plus a lasso (L1) term on the
-memory amplitudes, which are positive, so the L1 norm is their sum. Dividing by
+memory amplitudes c and w (|.| matters only for AB, the one signed pair). Dividing by
 omega_ref = mean(diag Omega^2) makes lambda dimensionless. The lasso switches off
 exponentials the data do not need.
 
@@ -37,6 +37,9 @@ from supercooled.errors import SupercooledError
 
 PAPER_SIGMA0 = 5e-4
 DEFAULT_SIGMA0 = 0.1
+#: Population size: the solver's cost per generation is dominated by its Python loop over
+#: time points, not by the batch, so a larger population is cheap (see the benchmark).
+DEFAULT_POPSIZE = 40
 DEFAULT_LASSO = 1e-8
 #: Loss given to candidates whose equation cannot be integrated (overflow, NaN).
 FAILED_LOSS = 1e30
@@ -48,7 +51,7 @@ class FitSettings:
 
     n_exp: int = 2
     sigma0: float = DEFAULT_SIGMA0
-    popsize: int | None = None  # None: pycma's default 4 + 3 ln(P)
+    popsize: int | None = DEFAULT_POPSIZE  # None: pycma's default 4 + 3 ln(P)
     seed: int = 0
     target_loss: float = 1e-6
     max_generations: int = 5000
@@ -132,7 +135,7 @@ class Objective:
             fitted = self.simulate(theta)
             misfit = np.sum((fitted - self.problem.target) ** 2, axis=(-2, -1))
         parts = memory.unpack(theta, self.n_exp)
-        amplitude = parts["c"].sum(axis=-1) + parts["w"].sum(axis=(-2, -1))
+        amplitude = np.abs(parts["c"]).sum(axis=-1) + np.abs(parts["w"]).sum(axis=(-2, -1))
         self.evaluations += theta.shape[0]
         misfit = np.where(np.isfinite(misfit), misfit, FAILED_LOSS)
         return misfit, self.lasso * amplitude / self.omega_ref
@@ -181,15 +184,17 @@ def _spread_start(t, target, n_exp, jitter=0.0):
     """Eq. 6 parameters that roughly match a memory (n_t, 3): plateau, amplitude, times."""
     c, w, a, tau, b = [], [], [], [], []
     for j in range(3):
-        m = np.abs(target[:, j])
+        # work with |M| and restore the sign (only AB may be negative)
+        sign = np.sign(target[np.argmax(np.abs(target[:, j])), j]) or 1.0
+        m = np.maximum(sign * target[:, j], 0.0)
         plateau = max(m[-1], 1e-6 * m.max())
         drop = max(m.max() - plateau, 1e-6 * m.max())
         # the time by which the memory has fallen to ~ plateau + drop / e
         idx = np.argmax(m <= plateau + drop / np.e) if np.any(m <= plateau + drop / np.e) else -1
         t_decay = t[idx]
         taus = t_decay * np.exp(jitter) * 10.0 ** np.arange(n_exp)
-        c.append(plateau)
-        w.append(np.full(n_exp, drop / n_exp))
+        c.append(sign * plateau)
+        w.append(np.full(n_exp, sign * drop / n_exp))
         a.append(np.full(n_exp, 0.05))
         tau.append(taus)
         b.append(np.full(n_exp, 1.0))
@@ -303,34 +308,52 @@ def select_state(library, interaction: str, density: float, temperature: float, 
                  rtol: float = 0.02):
     """The library state of this interaction and density whose temperature is nearest T.
 
-    Raises a one-line error when none lies within ``rtol`` (relative) of T, listing what exists.
+    T is compared with both the campaign's target temperature and the measured one; an
+    equilibrated state wins over an aged one at the same temperature. Raises a one-line
+    error when none lies within ``rtol`` (relative) of T, listing what exists.
     """
     from supercooled.systems import normalize_interaction
 
     interaction = normalize_interaction(interaction)
-    inter = np.asarray(library["interaction"]).astype(str)
+    if library.sizes.get("state", 0) == 0:
+        raise SupercooledError("the library is empty: run a campaign first")
+    inter = np.char.upper(np.asarray(library["interaction"]).astype(str))
     dens = np.asarray(library["density"], dtype=float)
     temps = np.asarray(library["temperature"], dtype=float)
+    target = np.asarray(library["temperature_target"], dtype=float) \
+        if "temperature_target" in library.coords else temps
+    equil = np.asarray(library["equilibrated"], dtype=float) if "equilibrated" in library.coords \
+        else np.ones(temps.size)
     same = (inter == interaction) & np.isclose(dens, density, rtol=1e-3)
     if not same.any():
         raise SupercooledError(f"the library has no {interaction} state at density {density}")
     candidates = np.flatnonzero(same)
-    best = candidates[np.argmin(np.abs(temps[candidates] - temperature))]
-    if abs(temps[best] - temperature) > rtol * temperature:
-        have = ", ".join(f"{t:.4g}" for t in np.sort(temps[candidates]))
+    distance = np.minimum(np.abs(temps - temperature), np.abs(target - temperature))[candidates]
+    close = candidates[distance <= rtol * temperature]
+    if close.size == 0:
+        have = ", ".join(f"{t:.4g}" for t in np.sort(target[candidates]))
         raise SupercooledError(f"no {interaction} state at rho = {density} near T = {temperature} "
                                f"(temperatures there: {have})")
-    return library.isel(state=int(best))
+    order = np.lexsort((distance[np.isin(candidates, close)], -equil[close]))
+    return library.isel(state=int(close[order[0]]))
 
 
-def mct_memory(state, times):
+def mct_memory(state, times, *, coupling: str = "paper", settings=None) -> np.ndarray:
     """MCT's memory matrix at k_p of one library state on ``times``: (n_t, 2, 2).
 
-    Thin adapter over :mod:`supercooled.mct` (its S(k) based memory at k_p).
+    Brownian MCT with unit friction is exactly eq. 5 (see :func:`supercooled.mct.mct_at_peak`):
+    for ``coupling="paper"`` its collective M_ab(k_p, t) (same Omega^2 = k_p^2 T x S^-1),
+    for ``coupling="self"`` the tagged diag(M_s,A, M_s,B) (Omega^2 = k_p^2 T I).
     """
     from supercooled import mct
 
-    return mct.mct_memory_at_kp(state, times)
+    S = np.asarray(state["S"].sel(pair=list(memory.PAIRS)), dtype=float)  # (3, N_k)
+    S = np.stack([np.stack([S[0], S[1]], -1), np.stack([S[1], S[2]], -1)], -2)
+    kind = "collective" if memory.check_coupling(coupling) == "paper" else "tagged"
+    _, m = mct.mct_memory_at_kp(S, float(state["density"]), float(state["temperature"]),
+                                float(state["k_p"]), kind=kind, times=np.asarray(times, float),
+                                settings=settings)
+    return m
 
 
 def start_parameters(state, problem, n_exp: int, start: str = "mct"):
@@ -342,9 +365,11 @@ def start_parameters(state, problem, n_exp: int, start: str = "mct"):
     if start == "mct":
         t = np.geomspace(problem.times[0], problem.times[-1], 60)
         try:
-            m = mct_memory(state, t)
-        except (ImportError, AttributeError, NotImplementedError) as error:
-            return heuristic_start(problem, n_exp), f"heuristic (MCT unavailable: {error})"
+            m = mct_memory(state, t, coupling=problem.coupling)
+        except (ImportError, SupercooledError) as error:
+            return heuristic_start(problem, n_exp), f"heuristic (MCT failed: {error})"
+        if not np.all(np.isfinite(m)):
+            return heuristic_start(problem, n_exp), "heuristic (MCT memory not finite)"
         return fit_parametrisation(t, m, n_exp), "mct"
     if start == "heuristic":
         return heuristic_start(problem, n_exp), "heuristic"

@@ -31,7 +31,9 @@ The memory function (eq. 6), for each pair ab,
     M_ab(t) = c_ab + sum_{i=1..N_exp} w_i,ab [ (1 - a_i,ab) exp(-(t / tau_i,ab)^b_i,ab) + a_i,ab ],
 
 has 3 (1 + 4 N_exp) parameters. Their valid ranges are enforced by smooth maps from an
-unconstrained vector z (what CMA-ES moves): c, w, tau = exp(z) (positive, scale free);
+unconstrained vector z (what CMA-ES moves): tau = exp(z) and, for AA and BB, c, w = exp(z)
+(positive, scale free); for AB c, w = sinh(z) (signed: the off-diagonal element of a matrix
+memory may be negative, as MCT's collective M_AB is);
 a = 1 / (1 + exp(-z)) in (0, 1); b = 0.2 + 2.8 / (1 + exp(-z)) in (0.2, 3.0) (stretched,
 simple and compressed exponentials). Parameter order per pair: c, then (w, a, tau, b) for
 each exponential; pairs in the order AA, AB, BB.
@@ -118,31 +120,38 @@ def pack(c, w, a, tau, b) -> np.ndarray:
     return np.concatenate([c[..., None], flat_terms], axis=-1).reshape(*c.shape[:-1], -1)
 
 
+def _amplitude_maps():
+    """(forward, inverse) per pair for c and w: exp for AA, BB; sinh for AB.
+
+    The diagonal memories are positive (a tagged particle's friction). The AB element of a
+    matrix memory has no fixed sign (MCT's collective M_AB(k_p) is negative for KA-like
+    mixtures): sinh is a signed map that is logarithmic for large |value|, like exp.
+    """
+    return [(np.exp, lambda v: np.log(np.maximum(v, 1e-300))),
+            (np.sinh, np.arcsinh),
+            (np.exp, lambda v: np.log(np.maximum(v, 1e-300)))]
+
+
 def to_physical(z, n_exp: int) -> np.ndarray:
-    """Map unconstrained z (..., P) to physical parameters (exp / logistic maps, see module)."""
+    """Map unconstrained z (..., P) to physical parameters (exp / sinh / logistic, see module)."""
     parts = unpack(z, n_exp)
     lo, hi = EXPONENT_RANGE
-    return pack(
-        np.exp(parts["c"]),
-        np.exp(parts["w"]),
-        _sigmoid(parts["a"]),
-        np.exp(parts["tau"]),
-        lo + (hi - lo) * _sigmoid(parts["b"]),
-    )
+    c, w = np.empty_like(parts["c"]), np.empty_like(parts["w"])
+    for j, (forward, _) in enumerate(_amplitude_maps()):
+        c[..., j], w[..., j, :] = forward(parts["c"][..., j]), forward(parts["w"][..., j, :])
+    return pack(c, w, _sigmoid(parts["a"]), np.exp(parts["tau"]),
+                lo + (hi - lo) * _sigmoid(parts["b"]))
 
 
 def to_unconstrained(theta, n_exp: int) -> np.ndarray:
     """Inverse of :func:`to_physical`; values on or beyond a bound are pulled just inside it."""
     parts = unpack(theta, n_exp)
     lo, hi = EXPONENT_RANGE
-    tiny = 1e-300
-    return pack(
-        np.log(np.maximum(parts["c"], tiny)),
-        np.log(np.maximum(parts["w"], tiny)),
-        _logit(parts["a"]),
-        np.log(np.maximum(parts["tau"], tiny)),
-        _logit((parts["b"] - lo) / (hi - lo)),
-    )
+    c, w = np.empty_like(parts["c"]), np.empty_like(parts["w"])
+    for j, (_, inverse) in enumerate(_amplitude_maps()):
+        c[..., j], w[..., j, :] = inverse(parts["c"][..., j]), inverse(parts["w"][..., j, :])
+    return pack(c, w, _logit(parts["a"]), np.log(np.maximum(parts["tau"], 1e-300)),
+                _logit((parts["b"] - lo) / (hi - lo)))
 
 
 def canonical_order(theta, n_exp: int) -> np.ndarray:
@@ -294,11 +303,14 @@ class MemoryProblem:
         phi = np.stack([np.asarray(state["phi_s"].sel(species=s)) for s in SPECIES], axis=-1)
         target = phi * s_kp[[0, 2]]
         attrs = dict(state.attrs)
-        for name in ("interaction", "density", "temperature", "equilibrated"):
-            if name in state.coords:
+        # library.load_library turns the per-file attributes into coordinates along `state`
+        for name in ("interaction", "density", "temperature", "temperature_target",
+                     "equilibrated", "label"):
+            if name in state.coords and state.coords[name].size == 1:
                 attrs[name] = state.coords[name].item()
-        label = f"{attrs.get('interaction', '?')}_rho{float(attrs.get('density', np.nan)):.3f}" \
-                f"_T{float(attrs.get('temperature', np.nan)):.4f}"
+        label = attrs.get("label") or (
+            f"{attrs.get('interaction', '?')}_rho{float(attrs.get('density', np.nan)):.3f}"
+            f"_T{float(attrs.get('temperature', np.nan)):.4f}")
         return cls(np.asarray(state["time"], dtype=float), target, s_kp, k_p,
                    float(attrs["temperature"]), coupling=coupling, label=label, meta=attrs)
 
