@@ -210,9 +210,11 @@ def test_resume_from_checkpoint(tmp_path, monkeypatch, run):
         small_run(tmp_path / "r")
     assert (tmp_path / "r" / md.CHECKPOINT_JSON).is_file()
     assert not (tmp_path / "r" / md.RUN_JSON).exists()
+    assert len(list((tmp_path / "r").glob("checkpoint_*.restart"))) == 1
     monkeypatch.setattr(md, "_checkpoint_hook", lambda run_dir, checkpoint: None)
     resumed = small_run(tmp_path / "r")
     assert not (tmp_path / "r" / md.CHECKPOINT_JSON).exists()
+    assert not list((tmp_path / "r").glob("checkpoint_*"))
     whole, parts = read_frames(run), read_frames(resumed)
     assert [f.configuration.step for f in parts] == [f.configuration.step for f in whole]
     n_before = calls[-1]["n_frames"]

@@ -19,8 +19,9 @@ Run directory ``out_dir/``:
   start of production (negative during equilibration), ``phase`` is ``equilibration`` or
   ``production``;
 - ``run.json``: every setting and result (:class:`RunResult`), written when the run is done;
-- while running: ``checkpoint.restart`` (engine state) and ``checkpoint.json`` (where the
-  run is and how many frames and log rows belong to that state).
+- while running: ``checkpoint_<step>.restart`` (engine state) and ``checkpoint.json`` (which
+  restart file is current, where the run is and how many frames and log rows belong to that
+  state; replacing it atomically commits a checkpoint, so a run killed at any moment resumes).
 
 Log-periodic frame schedule (what makes phi_s(k, t) cheap from t = dt to t = t_prod):
 production is cut into ``n_blocks`` blocks of B steps. Inside each block frames are written
@@ -62,7 +63,9 @@ from supercooled.systems import SPECIES, StatePoint
 TRAJECTORY = "trajectory.gsd"
 THERMO = "thermo.csv"
 RUN_JSON = "run.json"
-CHECKPOINT_RESTART = "checkpoint.restart"
+#: engine state files are named by step; checkpoint.json names the current one, so that
+#: rewriting checkpoint.json (atomically) is the single moment a checkpoint is committed
+CHECKPOINT_RESTART = "checkpoint_{step}.restart"
 CHECKPOINT_JSON = "checkpoint.json"
 THERMO_COLUMNS = ("step", "time", "temperature", "potential_energy", "kinetic_energy",
                   "total_energy", "pressure", "phase")
@@ -70,10 +73,10 @@ THERMO_COLUMNS = ("step", "time", "temperature", "potential_energy", "kinetic_en
 FRAMES_PER_DECADE = 8
 DEFAULT_N_BLOCKS = 20
 MIN_BLOCK_STEPS = 100
-#: thermodynamic log rows per block in production, and in the whole equilibration; many
-#: production rows because the drift fit must average out the O(1e-4) relative fluctuations
-#: of E that velocity Verlet and the truncated potential cause at every step
-THERMO_ROWS_PER_BLOCK = 50
+#: evenly spaced thermodynamic log rows per block in production (on top of one row at every
+#: frame), and rows in the whole equilibration. Many production rows because the drift fit
+#: must average out the O(1e-4) relative fluctuations of E that velocity Verlet causes
+THERMO_ROWS_PER_BLOCK = 20
 EQUILIBRATION_THERMO_ROWS = 100
 #: Nose-Hoover damping time in units of the time step (LAMMPS' recommended ~100 dt)
 THERMOSTAT_DAMPING_STEPS = 100
@@ -142,8 +145,10 @@ class Schedule:
         return np.append(steps, self.production_steps)
 
     def thermo_steps(self) -> np.ndarray:
+        """Steps of the production log: every frame (the engine stops there anyway, and an
+        energy at each stored configuration is useful) plus every ``thermo_interval``."""
         steps = np.arange(0, self.production_steps + 1, self.thermo_interval, dtype=np.int64)
-        return np.union1d(steps, [self.production_steps])
+        return np.union1d(steps, self.frame_steps())
 
     def to_dict(self) -> dict:
         return {"block_length_steps": self.block_length_steps,
@@ -384,8 +389,16 @@ def _cut_thermo(path: Path, n_rows: int) -> None:
 
 
 def _clear(run_dir: Path) -> None:
-    for name in (TRAJECTORY, THERMO, RUN_JSON, CHECKPOINT_RESTART, CHECKPOINT_JSON):
+    for name in (TRAJECTORY, THERMO, RUN_JSON, CHECKPOINT_JSON):
         (run_dir / name).unlink(missing_ok=True)
+    _remove_restarts(run_dir)
+
+
+def _remove_restarts(run_dir: Path, keep: str | None = None) -> None:
+    """Delete the engine state files of checkpoints other than ``keep``."""
+    for path in run_dir.glob("checkpoint_*.restart*"):
+        if keep is None or not path.name.startswith(keep):
+            path.unlink(missing_ok=True)
 
 
 def _checkpoint_hook(run_dir: Path, checkpoint: dict) -> None:
@@ -468,7 +481,7 @@ class _Run:
                 with open(self.dir / THERMO, "w", newline="") as handle:
                     csv.writer(handle).writerow(THERMO_COLUMNS)
         else:
-            self.engine.restore(os.fspath(self.dir / CHECKPOINT_RESTART))
+            self.engine.restore(os.fspath(self.dir / checkpoint["restart"]))
             self.n_frames = checkpoint["n_frames"]
             self.n_rows = checkpoint["n_thermo_rows"]
             self.elapsed = checkpoint["wall_time"]
@@ -483,9 +496,11 @@ class _Run:
 
     def _load_checkpoint(self) -> dict | None:
         path = self.dir / CHECKPOINT_JSON
-        if not (path.is_file() and (self.dir / CHECKPOINT_RESTART).is_file()):
+        if not path.is_file():
             return None
         checkpoint = json.loads(path.read_text())
+        if not (self.dir / checkpoint.get("restart", "")).is_file():
+            return None
         if checkpoint.get("settings") != json.loads(json.dumps(self.plan.settings)):
             raise SupercooledError(
                 f"{self.dir} holds a checkpoint of a run with other settings; "
@@ -517,15 +532,17 @@ class _Run:
             self.thermo_file.flush()
             if self.trajectory is not None:
                 self.trajectory.flush()
-        self.engine.checkpoint(os.fspath(self.dir / CHECKPOINT_RESTART))
+        restart = CHECKPOINT_RESTART.format(step=self.engine.step)
+        self.engine.checkpoint(os.fspath(self.dir / restart))
         now = time.monotonic()
         checkpoint = {"phase": phase, "engine_step": self.engine.step, "n_frames": self.n_frames,
-                      "n_thermo_rows": self.n_rows, "wall_time": self.elapsed + now - self.t0,
+                      "n_thermo_rows": self.n_rows, "restart": restart, "wall_time": self.elapsed + now - self.t0,
                       "production_wall_time": self.production_clock.read()[0],
                       "production_cpu_time": self.production_clock.read()[1],
                       "settings": self.plan.settings}
         if self.root:
             _write_json_atomic(self.dir / CHECKPOINT_JSON, checkpoint)
+            _remove_restarts(self.dir, keep=restart)
         self.last_checkpoint = now
         _checkpoint_hook(self.dir, checkpoint)
 
@@ -635,7 +652,7 @@ class _Run:
             data["mpi_ranks"] = self.engine.n_ranks
             _write_json_atomic(self.dir / RUN_JSON, data)
             (self.dir / CHECKPOINT_JSON).unlink(missing_ok=True)
-            (self.dir / CHECKPOINT_RESTART).unlink(missing_ok=True)
+            _remove_restarts(self.dir)
         return result
 
     def _last_block_frames(self) -> list[np.ndarray]:
