@@ -466,6 +466,9 @@ class _Run:
         self.thermo_file = None
         self.trajectory = None
         self.block_frames: list[np.ndarray] = []
+        # (time, temperature, total energy) of the production log, kept in memory so that
+        # every MPI rank computes the same results without reading files rank 0 writes
+        self.production_rows: list[tuple[float, float, float]] = []
 
     # -- starting ----------------------------------------------------------------------
     def start(self, resume: bool) -> None:
@@ -487,6 +490,10 @@ class _Run:
             self.elapsed = checkpoint["wall_time"]
             self.production_clock = _Clock(checkpoint["production_wall_time"],
                                            checkpoint.get("production_cpu_time", 0.0))
+            rows = _read_thermo(self.dir / THERMO)[:self.n_rows]
+            self.production_rows = [(float(r["time"]), float(r["temperature"]),
+                                     float(r["total_energy"]))
+                                    for r in rows if r["phase"] == "production"]
             if self.root:
                 _cut_thermo(self.dir / THERMO, self.n_rows)
                 _cut_trajectory(self.dir / TRAJECTORY, self.n_frames)
@@ -511,6 +518,9 @@ class _Run:
     def _row(self, step: int, phase: str) -> None:
         values = self.engine.thermo()
         self.n_rows += 1
+        if phase == "production":
+            self.production_rows.append((step * self.plan.dt, values["temperature"],
+                                         values["total_energy"]))
         if self.root:
             self.thermo_writer.writerow(
                 [step, repr(step * self.plan.dt)]
@@ -535,11 +545,12 @@ class _Run:
         restart = CHECKPOINT_RESTART.format(step=self.engine.step)
         self.engine.checkpoint(os.fspath(self.dir / restart))
         now = time.monotonic()
-        checkpoint = {"phase": phase, "engine_step": self.engine.step, "n_frames": self.n_frames,
-                      "n_thermo_rows": self.n_rows, "restart": restart, "wall_time": self.elapsed + now - self.t0,
-                      "production_wall_time": self.production_clock.read()[0],
-                      "production_cpu_time": self.production_clock.read()[1],
-                      "settings": self.plan.settings}
+        production_wall, production_cpu = self.production_clock.read()
+        checkpoint = {"phase": phase, "engine_step": self.engine.step, "restart": restart,
+                      "n_frames": self.n_frames, "n_thermo_rows": self.n_rows,
+                      "wall_time": self.elapsed + now - self.t0,
+                      "production_wall_time": production_wall,
+                      "production_cpu_time": production_cpu, "settings": self.plan.settings}
         if self.root:
             _write_json_atomic(self.dir / CHECKPOINT_JSON, checkpoint)
             _remove_restarts(self.dir, keep=restart)
@@ -606,9 +617,6 @@ class _Run:
         self.start(resume)
         try:
             self.equilibrate()
-            if self.engine.step == self.n_eq and self.n_frames == 0:
-                if self.root:
-                    self.thermo_file.flush()
             self.produce()
         finally:
             if self.thermo_file is not None:
@@ -621,10 +629,8 @@ class _Run:
         from supercooled.crystal import is_crystallized, solid_fraction
 
         plan, sched = self.plan, self.schedule
-        rows = [r for r in _read_thermo(self.dir / THERMO) if r["phase"] == "production"]
-        times = np.array([float(r["time"]) for r in rows])
-        energy = np.array([float(r["total_energy"]) for r in rows])
-        temperature = float(np.mean([float(r["temperature"]) for r in rows]))
+        times, temperatures, energy = np.array(self.production_rows).T
+        temperature = float(np.mean(temperatures))
         configurations = self._last_block_frames()
         length = plan.state.box_length
         fraction = max(solid_fraction(x, length) for x in configurations)
@@ -656,8 +662,10 @@ class _Run:
         return result
 
     def _last_block_frames(self) -> list[np.ndarray]:
-        """The last block-start configurations (from memory, or the GSD file after a resume)."""
-        if len(self.block_frames) >= CRYSTAL_CHECK_FRAMES:
+        """The last block-start configurations (from memory, or the GSD file after a resume).
+
+        Other MPI ranks than 0 use what they have in memory (at least the final frame)."""
+        if len(self.block_frames) >= CRYSTAL_CHECK_FRAMES or not self.root:
             return self.block_frames
         import gsd.hoomd
 
