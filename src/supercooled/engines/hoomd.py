@@ -65,6 +65,7 @@ class HoomdEngine(Engine):
         self.sim = None
         self.thermostat = None
         self.thermo_compute = None
+        self._step0 = 0
 
     @property
     def version(self) -> str:
@@ -78,8 +79,7 @@ class HoomdEngine(Engine):
         hoomd = self.hoomd
         pair = hoomd.md.pair.LJ(nlist=hoomd.md.nlist.Cell(buffer=0.3), mode="shift")
         for name, p in self.state.potentials().items():
-            key = (SPECIES[0] if name[0] == "A" else SPECIES[1],
-                   SPECIES[0] if name[1] == "A" else SPECIES[1])
+            key = (name[0], name[1])
             pair.params[key] = {"epsilon": p.epsilon, "sigma": p.sigma}
             pair.r_cut[key] = p.cutoff
         return pair
@@ -123,13 +123,15 @@ class HoomdEngine(Engine):
         self._minimise(self._lj())
         self.sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(),
                                                    kT=state.temperature)
-        self.sim.timestep = 0
+        # HOOMD cannot reset its step counter once the state exists: count from here
+        self._step0 = int(self.sim.timestep)
 
     def restore(self, path: str) -> None:
         with open(f"{path}.json") as handle:
             extra = json.load(handle)
         self._new_simulation(extra["seed"])
         self.sim.create_state_from_gsd(filename=path)
+        self._step0 = int(extra["step0"])
         self._thermostat_dof = tuple(extra["thermostat_dof"]) if extra["thermostat_dof"] else None
 
     def checkpoint(self, path: str) -> None:
@@ -138,7 +140,8 @@ class HoomdEngine(Engine):
         hoomd.write.GSD.write(state=self.sim.state, filename=tmp, mode="wb")
         dof = list(self.thermostat.translational_thermostat_dof) if self.thermostat else None
         with open(f"{path}.json.tmp", "w") as handle:
-            json.dump({"seed": self.sim.seed, "thermostat_dof": dof}, handle)
+            json.dump({"seed": self.sim.seed, "thermostat_dof": dof, "step0": self._step0},
+                      handle)
         os.replace(tmp, path)
         os.replace(f"{path}.json.tmp", f"{path}.json")
 
@@ -170,7 +173,7 @@ class HoomdEngine(Engine):
 
     @property
     def step(self) -> int:
-        return int(self.sim.timestep)
+        return int(self.sim.timestep) - self._step0
 
     def thermo(self) -> dict[str, float]:
         q, n = self.thermo_compute, self.state.n_particles
