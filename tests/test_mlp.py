@@ -255,3 +255,20 @@ def test_predict_command_line(tmp_path, tiny_model, library, capsys):
     assert main(base + ["--temperature", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "missing column 'S_AB'" in err
+
+
+def test_predict_stays_inside_the_trained_time_window(tiny_model, library):
+    import copy
+
+    model = copy.copy(tiny_model)
+    model.metadata = copy.deepcopy(tiny_model.metadata)
+    model.metadata["training_ranges"]["time"] = [TIME_GRID[0], 1e2]
+    out = mlp.predict(_user_csv(library), "LJ", 1.2, 1.0, model=model)
+    assert out.t.max() <= 1e2 * (1 + 1e-9) and len(out) == int(np.sum(TIME_GRID <= 1e2 * (1 + 1e-9)))
+
+
+def test_unknown_learning_rate_schedule_is_an_error(library):
+    d = mlp.design(library, [0, 1])
+    cfg = mlp.TrainConfig(hidden=(4,), epochs=1, lr_schedule="step")
+    with pytest.raises(SupercooledError, match="unknown lr_schedule"):
+        mlp.train_network(d, None, mlp.Scaler.fit(d.x), config=cfg, progress=False)

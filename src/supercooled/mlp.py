@@ -14,7 +14,8 @@ loss (never zero-filled).
 
 Network: 304 -> 500 -> 400 -> 400 -> 300 -> 200 -> 2, ReLU between layers, trained with the
 mean absolute error (L1 loss) over the unmasked targets plus an L1 (lasso) penalty
-lambda * sum |W| on the weight matrices, Adam, mini-batches, and early stopping on a
+lambda * sum |W| on the weight matrices, Adam (with a cosine learning-rate decay by default),
+mini-batches, and early stopping on a
 validation subset of the *training states* (the best validation epoch is kept). Splits are
 always by state, never by time point. Training is seeded and, on the CPU, deterministic
 (``torch.use_deterministic_algorithms``, fixed thread count).
@@ -293,6 +294,10 @@ class TrainConfig:
     #: L1 loss of a converged network (the paper does not give its value).
     l1_penalty: float = 1e-7
     batch_size: int = 256
+    #: "cosine": the learning rate decays as a half cosine from ``learning_rate`` to 1 % of it
+    #: over ``epochs`` (an L1 loss has gradients of constant size, so a fixed step keeps the
+    #: weights rattling around the minimum); "none": constant (plain Adam as in the paper).
+    lr_schedule: str = "cosine"
     #: stop after this many epochs without a better validation loss (None: never).
     patience: int | None = 200
     threads: int | None = None
@@ -328,6 +333,11 @@ def train_network(train: Design, validation: Design | None, scaler: Scaler, *, s
             yv, mv = as_t(np.nan_to_num(validation.y)), as_t(validation.mask)
         weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
         opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+        if cfg.lr_schedule not in ("cosine", "none"):
+            raise SupercooledError(f"unknown lr_schedule {cfg.lr_schedule!r}: cosine or none")
+        schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=cfg.epochs, eta_min=0.01 * cfg.learning_rate)
+            if cfg.lr_schedule == "cosine" else None)
         gen = torch.Generator().manual_seed(seed)
         history = {"epoch": [], "loss": [], "val_loss": []}
         best, best_state, since = math.inf, None, 0
@@ -344,6 +354,8 @@ def train_network(train: Design, validation: Design | None, scaler: Scaler, *, s
                 (loss + penalty).backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
+            if schedule is not None:
+                schedule.step()
             net.eval()
             with torch.no_grad():
                 val = float(_masked_l1(net(xv), yv, mv)) if has_val else total / len(x)
@@ -649,12 +661,15 @@ def train_model(library, out=None, *, epochs: int = 1000, n_members: int = 5, se
 
 
 def training_ranges(ds, train_labels) -> dict:
-    """Min/max of T and rho, the interactions, and the S envelope over the training states."""
+    """Ranges of the training states: sampled times, T, rho, interactions, S(k) envelope."""
     labels = [state_label(ds, i) for i in range(ds.sizes["state"])]
     idx = np.array([labels.index(lab) for lab in train_labels])
     feats = state_features(ds.isel(state=idx))
     nk = len(K_GRID)
+    sampled = np.isfinite(target_curves(ds.isel(state=idx))).any(axis=(0, 2))
+    times = np.asarray(ds["time"].values, float)[sampled]
     return {
+        "time": [float(times.min()), float(times.max())],
         "T": [float(feats[:, 3 * nk].min()), float(feats[:, 3 * nk].max())],
         "rho": [float(feats[:, 3 * nk + 1].min()), float(feats[:, 3 * nk + 1].max())],
         "interactions": sorted({normalize_interaction(str(ds["interaction"].values[i]))
@@ -795,8 +810,11 @@ def predict(structure_factor, interaction: str, density: float, temperature: flo
             raise SupercooledError(f"{name} must be a positive number, got {value!r}")
     ensemble = model if isinstance(model, Ensemble) else Ensemble.load(model)
     structure, flags = structure_on_grid(read_structure_factor(structure_factor))
-    times = np.asarray(ensemble.metadata.get("time_grid", TIME_GRID) if times is None else times,
-                       float)
+    if times is None:  # the grid times the training data covered: no extrapolation in t
+        times = np.asarray(ensemble.metadata.get("time_grid", TIME_GRID), float)
+        lo, hi = ensemble.metadata.get("training_ranges", {}).get("time", [0.0, np.inf])
+        times = times[(times >= lo * (1 - 1e-9)) & (times <= hi * (1 + 1e-9))]
+    times = np.asarray(times, float)
     feats = np.concatenate([structure.reshape(-1),
                             [temperature, density, INTERACTION_LABEL[interaction]]])
     mean, std, _ = ensemble.predict_curves(feats[None, :], times)
