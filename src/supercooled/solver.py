@@ -22,16 +22,18 @@ solved. After a block, the step doubles: the new first half is the old block dec
 (F_i <- F_2i) and the integrals' moments dF_i = (1/h) int_{t_{i-1}}^{t_i} F dt are averaged
 pairwise, then the second half (i = N/2 ... N - 1) is solved. The convolution at t_i is
 split at t_ibar, ibar = floor(i / 2), so that the slowly varying factor is averaged over each
-interval while the fast one is integrated exactly:
+interval, and the fast one enters through its interval mean (the moments, kept exact by the
+decimation, carry the fast short-time decay that a coarse step cannot resolve):
 
-    int_0^{t_i} K(t_i - u) F'(u) du ~ sum_{j=1}^{ibar} dK_{i-j+1} (F_j - F_{j-1})
-        + K_0 F_i - K_{i-ibar} F_ibar + sum_{m=1}^{i-ibar} (K_m - K_{m-1}) dF_{i-m+1},
+    int_0^{t_i} K(t_i - u) F'(u) du ~ K_{i-ibar} F_ibar - K_i F_0
+        + sum_{k=1}^{ibar} (K_{i-k+1} - K_{i-k}) dF_k + sum_{k=1}^{i-ibar} dK_k (F_{i-k+1} - F_{i-k})
 
-(the second half integrated by parts). Derivatives are second-order backward differences,
+(the part u < t_ibar integrated by parts, so that F, fast near u = 0, appears as dF_k).
+Derivatives are second-order backward differences,
 F'' ~ (2 F_i - 5 F_{i-1} + 4 F_{i-2} - F_{i-3}) / h^2 and F' ~ (3 F_i - 4 F_{i-1} + F_{i-2}) / 2h.
 Collecting the unknowns F_i and K_i = kernel(F_i, t_i) gives
 
-    [2 alpha / h^2 + 3 beta / 2h + gamma + (K_0 + K_1) / 2] F_i = -C_i - K_i (F_1 - F_0) / 2,
+    [2 alpha / h^2 + 3 beta / 2h + gamma + dK_1] F_i = K_i (F_0 - dF_1) - C_i,
 
 solved by fixed-point iteration in F_i (the matrix is inverted once per block) until
 max |F_i^(n+1) - F_i^(n)| <= tolerance. Everything is vectorised over the batch.
@@ -233,7 +235,7 @@ def solve_memory_equation(alpha, beta, gamma, F0, kernel: Kernel, *,
     bar = _progress(n_blocks, progress)
     start, block = _N_TAYLOR, 0
     while True:
-        A_inv = np.linalg.inv(2 * alpha / h**2 + 1.5 * beta / h + gamma + 0.5 * (K[0] + K[1]))
+        A_inv = np.linalg.inv(2 * alpha / h**2 + 1.5 * beta / h + gamma + dK[1])
         stop = N
         for i in range(start, N):
             ok = _solve_point(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv, kernel,
@@ -299,21 +301,19 @@ def _solve_point(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv, kernel, s
     ibar = i // 2
     C = (alpha @ (-5.0 * F[i - 1] + 4.0 * F[i - 2] - F[i - 3])) / h**2
     C += (beta @ (-4.0 * F[i - 1] + F[i - 2])) / (2.0 * h)
-    C += 0.5 * K[i - 1] @ diffF[1]
-    if ibar >= 2:  # sum_{j=2}^{ibar} dK_{i-j+1} (F_j - F_{j-1})
-        C += np.matmul(dK[i - ibar + 1:i][::-1], diffF[2:ibar + 1]).sum(axis=0)
-    C -= K[i - ibar] @ F[ibar]
-    C += 0.5 * diffK[1] @ F[i - 1]
-    if i - ibar >= 2:  # sum_{m=2}^{i-ibar} (K_m - K_{m-1}) dF_{i-m+1}
-        C += np.matmul(diffK[2:i - ibar + 1], dF[ibar + 1:i][::-1]).sum(axis=0)
-    half_dF1 = 0.5 * diffF[1]
+    C += K[i - ibar] @ F[ibar] - K[i - 1] @ dF[1] - dK[1] @ F[i - 1]
+    if ibar >= 2:  # sum_{k=2}^{ibar} (K_{i-k+1} - K_{i-k}) dF_k
+        C += np.matmul(diffK[i - ibar + 1:i][::-1], dF[2:ibar + 1]).sum(axis=0)
+    if i - ibar >= 2:  # sum_{k=2}^{i-ibar} dK_k (F_{i-k+1} - F_{i-k})
+        C += np.matmul(dK[2:i - ibar + 1], diffF[ibar + 1:i][::-1]).sum(axis=0)
+    B = F[0] - dF[1]
     # Linear extrapolation is a better first guess than F[i-1] on a smooth curve.
     Fi = 2.0 * F[i - 1] - F[i - 2]
     t = i * h
     ok = False
     for _ in range(int(settings.max_iterations)):
         Ki = _check_kernel_output(kernel(Fi, t), shape)
-        new = -(A_inv @ (C + Ki @ half_dF1))
+        new = A_inv @ (Ki @ B - C)
         delta = np.max(np.abs(new - Fi))
         Fi = new
         if delta <= settings.tolerance:
