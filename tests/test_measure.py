@@ -131,3 +131,27 @@ def test_cli_measure(gas_run, tmp_path, capsys):
     assert "k_p" in capsys.readouterr().out and out.is_file()
     assert main(["measure", str(tmp_path / "nowhere")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_measure_a_run_from_simulate(tmp_path, capsys):
+    """The real pipeline: supercooled.md.simulate (LAMMPS) -> supercooled measure -> state file."""
+    from supercooled.md import simulate
+    from supercooled.systems import StatePoint
+
+    result = simulate(StatePoint("LJ", 1.2, 2.0, 500), tmp_path / "run", equilibration_time=2.0,
+                      production_time=4.0, seed=5, progress=False)
+    assert main(["measure", str(result.run_dir), "--quiet", "--structure-frames", "5"]) == 0
+    ds = read_state(result.run_dir / "state.nc")
+    assert ds.attrs["engine"] == result.engine and ds.attrs["seed"] == 5
+    assert ds.attrs["temperature"] == pytest.approx(result.temperature)
+    assert ds.attrs["n_particles"] == 500 and ds.attrs["equilibrated"] == 1
+    assert 6.5 < float(ds["k_p"]) < 8.0  # main peak of a dense KA liquid
+    assert float(ds["S"].sel(pair="AA").max()) > 1.5
+    # hot liquid (T = 2): relaxes within the run, about 0.36 tau for N = 1200 (field notes)
+    assert 0.2 < float(ds["tau_alpha"]) < 0.6
+    assert np.nanmax(ds["phi_s"].values) <= 1.0 and ds["phi_s"].values[0, 0] > 0.99
+    msd = ds["msd"].values[0]
+    assert np.all(np.diff(msd[np.isfinite(msd)]) > 0)
+    assert main(["measure", str(result.run_dir), "--aged", "--out", str(tmp_path / "a.nc"),
+                 "--quiet"]) == 0
+    assert read_state(tmp_path / "a.nc").attrs["equilibrated"] == 0
