@@ -197,33 +197,47 @@ class Interrupt(Exception):
 
 
 def test_resume_from_checkpoint(tmp_path, monkeypatch, run):
-    calls = []
+    """Kill a run five frames after its second production checkpoint, then resume it."""
+    seen = {"checkpoint": None, "frames": 0}
+    write_frame = md.gsd_frame
 
-    def interrupt(run_dir, checkpoint):
-        calls.append(checkpoint)
+    def remember(run_dir, checkpoint):
         if checkpoint["phase"] == "production" and checkpoint["n_frames"] > 1:
-            raise Interrupt  # die right after the checkpoint at the second block start
+            seen["checkpoint"] = seen["checkpoint"] or checkpoint
+
+    def frame_then_die(*args):
+        if seen["checkpoint"] is not None:
+            seen["frames"] += 1
+            if seen["frames"] > 5:
+                raise Interrupt
+        return write_frame(*args)
 
     monkeypatch.setattr(md, "CHECKPOINT_WALL_SECONDS", 0.0)
-    monkeypatch.setattr(md, "_checkpoint_hook", interrupt)
+    monkeypatch.setattr(md, "_checkpoint_hook", remember)
+    monkeypatch.setattr(md, "gsd_frame", frame_then_die)
     with pytest.raises(Interrupt):
         small_run(tmp_path / "r")
-    assert (tmp_path / "r" / md.CHECKPOINT_JSON).is_file()
+    checkpoint = json.loads((tmp_path / "r" / md.CHECKPOINT_JSON).read_text())
     assert not (tmp_path / "r" / md.RUN_JSON).exists()
     assert len(list((tmp_path / "r").glob("checkpoint_*.restart"))) == 1
-    monkeypatch.setattr(md, "_checkpoint_hook", lambda run_dir, checkpoint: None)
+    with gsd.hoomd.open(tmp_path / "r" / md.TRAJECTORY, "r") as trajectory:
+        assert len(trajectory) > checkpoint["n_frames"]  # frames past the checkpoint: cut back
+
+    monkeypatch.setattr(md, "gsd_frame", write_frame)
     resumed = small_run(tmp_path / "r")
     assert not (tmp_path / "r" / md.CHECKPOINT_JSON).exists()
     assert not list((tmp_path / "r").glob("checkpoint_*"))
     whole, parts = read_frames(run), read_frames(resumed)
     assert [f.configuration.step for f in parts] == [f.configuration.step for f in whole]
-    n_before = calls[-1]["n_frames"]
-    for a, b in zip(whole[:n_before], parts[:n_before], strict=True):
+    assert all(f.log["supercooled/dt"][0] == run.dt for f in parts)
+    for a, b in zip(whole[:checkpoint["n_frames"]], parts[:checkpoint["n_frames"]], strict=True):
         np.testing.assert_array_equal(a.particles.position, b.particles.position)
     # after the restart the same deterministic NVE trajectory continues
     np.testing.assert_allclose(md.unwrapped_positions(whole[-1]),
                                md.unwrapped_positions(parts[-1]), atol=1e-4)
-    assert len(read_thermo(resumed)) == len(read_thermo(run))
+    rows_whole, rows_parts = read_thermo(run), read_thermo(resumed)
+    assert [r["step"] for r in rows_parts] == [r["step"] for r in rows_whole]
+    assert resumed.temperature == pytest.approx(run.temperature, rel=1e-6)
 
 
 # -- parallel engines give the same physics ---------------------------------------------
