@@ -144,3 +144,56 @@ def test_fitting_mct_own_F_s_recovers_mct_memory():
     error = np.abs(fitted - truth).max(axis=0) / truth[0].max(axis=0)
     assert error[0, 0] < 0.05  # M_s,A within 5 % of its initial value
     assert error[1, 1] < 0.25  # B: smaller F_BB, weaker constraint
+
+
+def write_synthetic_state(folder, temperature=0.5):
+    """A library state file whose phi_s comes from the memory equation with one_exp_theta()."""
+    import xarray as xr
+
+    from supercooled import mct
+    from supercooled.grids import K_GRID
+    from supercooled.library import state_filename, write_state
+
+    system = mct.binary_hard_sphere_system(0.45, fractions=(0.8, 0.2), size_ratio=0.8)
+    i = int(np.argmax(system.S[:, 0, 0]))
+    s_kp = [system.S[i, 0, 0], system.S[i, 0, 1], system.S[i, 1, 1]]
+    base = memory.MemoryProblem(TIMES, np.ones((TIMES.size, 2)), s_kp, K_GRID[i], temperature)
+    F = memory.solve_for_memory(base, one_exp_theta(), 1)[0]
+    phi = np.full((2, TIME_GRID.size), np.nan)
+    phi[:, :TIMES.size] = (F / np.diag(base.f0)).T
+    S = np.stack([system.S[:, 0, 0], system.S[:, 0, 1], system.S[:, 1, 1]])
+    attrs = dict(interaction="LJ", density=1.2, temperature=temperature,
+                 temperature_target=temperature, n_particles=1200, seed=1, dt=0.005,
+                 engine="synthetic", engine_version="0", equilibration_time=1.0,
+                 production_time=1.0, energy_drift=0.0, crystallized=0, equilibrated=1,
+                 created="test")
+    ds = xr.Dataset({"S": (("pair", "k"), S), "phi_s": (("species", "time"), phi),
+                     "msd": (("species", "time"), np.zeros((2, TIME_GRID.size))),
+                     "k_p": ((), float(K_GRID[i])), "tau_alpha": ((), 1.0)},
+                    coords={"k": K_GRID, "time": TIME_GRID, "pair": ["AA", "AB", "BB"],
+                            "species": ["A", "B"]}, attrs=attrs)
+    write_state(ds, folder / state_filename("LJ", 1.2, temperature))
+
+
+def test_fit_memory_command_writes_a_row_and_rejects_bad_input(tmp_path, capsys):
+    import pandas as pd
+
+    from supercooled.cli import main
+
+    write_synthetic_state(tmp_path)
+    out = tmp_path / "fit.csv"
+    code = main(["fit-memory", "--library", str(tmp_path), "--interaction", "LJ", "--density",
+                 "1.2", "--temperature", "0.5", "--n-exp", "1", "--start", "heuristic",
+                 "--max-generations", "3", "--quiet", "--out", str(out)])
+    assert code == 0
+    row = pd.read_csv(out).iloc[0]
+    assert row["state"] == "LJ_rho1.200_T0.5000" and row["n_exp"] == 1 and row["generations"] == 3
+    assert np.isfinite(row["loss"]) and np.isfinite(row["AA_w1"]) and np.isnan(row["AA_w2"])
+    # unknown temperature, interaction, density: one-line errors, exit 2
+    for bad in (["--temperature", "0.9"], ["--interaction", "XY"], ["--density", "1.4"]):
+        args = dict(zip(["--interaction", "--density", "--temperature"], ["LJ", "1.2", "0.5"],
+                        strict=True))
+        args[bad[0]] = bad[1]
+        argv = ["fit-memory", "--library", str(tmp_path)] + [x for kv in args.items() for x in kv]
+        assert main(argv + ["--quiet"]) == 2
+        assert "supercooled: error:" in capsys.readouterr().err

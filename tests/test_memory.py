@@ -121,3 +121,13 @@ def test_problem_drops_unsampled_times_and_checks_shapes():
         memory.MemoryProblem(TIME_GRID, target[:, :1], [2.5, 0.1, 0.5], 7.2, 0.5)
     with pytest.raises(SupercooledError):
         memory.MemoryProblem(TIME_GRID[:3], target[:3], [2.5, 0.1, 0.5], 7.2, 0.5)
+
+
+def test_fit_schematic_recovers_eq8_parameters():
+    t = np.geomspace(1e-3, 1e3, 70)
+    truth = dict(omega2=20.0, nu=1.2, K=3.0, omega2_tilde=0.05, mu=0.7)
+    m = memory.schematic_memory(t, *truth.values())
+    params, r2 = memory.fit_schematic(t, m)
+    assert r2 > 0.9999
+    for name, value in truth.items():
+        assert params[name] == pytest.approx(value, rel=0.02), name

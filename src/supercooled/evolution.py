@@ -292,7 +292,7 @@ def fit_memory(problem: memory.MemoryProblem, settings: FitSettings | None = Non
 
 #: Columns of data/results/memory_fits.csv before the parameter columns.
 RESULT_COLUMNS = ("state", "interaction", "density", "temperature", "equilibrated", "n_exp",
-                  "coupling", "start", "loss", "misfit", "r2", "wall_time", "generations",
+                  "coupling", "dynamics", "start", "loss", "misfit", "r2", "wall_time", "generations",
                   "evaluations", "stop_reason", "seed", "sigma0", "lasso")
 MAX_N_EXP = 3
 
@@ -338,7 +338,8 @@ def select_state(library, interaction: str, density: float, temperature: float, 
     return library.isel(state=int(close[order[0]]))
 
 
-def mct_memory(state, times, *, coupling: str = "paper", settings=None) -> np.ndarray:
+def mct_memory(state, times, *, coupling: str = "paper", dynamics: str = "brownian",
+               settings=None) -> np.ndarray:
     """MCT's memory matrix at k_p of one library state on ``times``: (n_t, 2, 2).
 
     Brownian MCT with unit friction is exactly eq. 5 (see :func:`supercooled.mct.mct_at_peak`):
@@ -352,8 +353,17 @@ def mct_memory(state, times, *, coupling: str = "paper", settings=None) -> np.nd
     kind = "collective" if memory.check_coupling(coupling) == "paper" else "tagged"
     _, m = mct.mct_memory_at_kp(S, float(state["density"]), float(state["temperature"]),
                                 float(state["k_p"]), kind=kind, times=np.asarray(times, float),
-                                settings=settings)
+                                dynamics=dynamics, settings=settings)
     return m
+
+
+def mct_settings(t_max: float):
+    """Solver settings for the MCT start: 64 points per block from 1e-5 tau up to t_max
+    (a start needs ~1 % accuracy, and this is ~4x cheaper than mct.solve_mct's default)."""
+    from supercooled.solver import SolverSettings
+
+    return SolverSettings(n_per_block=64, t_initial=memory.T_INITIAL, t_max=float(t_max),
+                          tolerance=1e-10)
 
 
 def start_parameters(state, problem, n_exp: int, start: str = "mct"):
@@ -365,7 +375,8 @@ def start_parameters(state, problem, n_exp: int, start: str = "mct"):
     if start == "mct":
         t = np.geomspace(problem.times[0], problem.times[-1], 60)
         try:
-            m = mct_memory(state, t, coupling=problem.coupling)
+            m = mct_memory(state, t, coupling=problem.coupling, dynamics=problem.dynamics,
+                           settings=mct_settings(problem.times[-1]))
         except (ImportError, SupercooledError) as error:
             return heuristic_start(problem, n_exp), f"heuristic (MCT failed: {error})"
         if not np.all(np.isfinite(m)):
@@ -377,10 +388,11 @@ def start_parameters(state, problem, n_exp: int, start: str = "mct"):
 
 
 def fit_state(state, settings: FitSettings | None = None, *, start: str = "mct",
-              coupling: str = "paper", solver_settings=None) -> FitResult:
+              coupling: str = "paper", dynamics: str = "brownian",
+              solver_settings=None) -> FitResult:
     """Fit one library state: build its problem, choose the start, run CMA-ES."""
     settings = settings or FitSettings()
-    problem = memory.MemoryProblem.from_state(state, coupling=coupling)
+    problem = memory.MemoryProblem.from_state(state, coupling=coupling, dynamics=dynamics)
     theta0, origin = start_parameters(state, problem, settings.n_exp, start)
     result = fit_memory(problem, settings, start=theta0, solver_settings=solver_settings)
     result.start = origin
@@ -402,6 +414,7 @@ def result_row(result: FitResult) -> dict:
         "equilibrated": int(meta.get("equilibrated", 1)),
         "n_exp": result.n_exp,
         "coupling": result.problem.coupling,
+        "dynamics": result.problem.dynamics,
         "start": getattr(result, "start", "given"),
         "loss": result.loss, "misfit": result.misfit, "r2": result.r2,
         "wall_time": result.wall_time, "generations": result.generations,
@@ -471,3 +484,57 @@ def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps
         table.to_csv(tmp, index=False)
         tmp.replace(out_csv)  # atomic: a reader never sees half a table
     return table
+
+
+# --- reading the results table back (the chapter's figures) ------------------------------
+
+
+def default_results_path():
+    """data/results/memory_fits.csv of the repository (beside data/library)."""
+    from supercooled.library import default_library_path
+
+    return default_library_path().parent / "results" / "memory_fits.csv"
+
+
+def load_fits(path=None):
+    """The results table as a DataFrame (empty, with the columns, if the file is missing)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    path = Path(path) if path is not None else default_results_path()
+    if not path.is_file():
+        return pd.DataFrame(columns=list(RESULT_COLUMNS) + memory.parameter_names(MAX_N_EXP))
+    return pd.read_csv(path)
+
+
+def curves_from_row(row, state, times=None) -> dict:
+    """Re-solve the memory equation for one results row on its library state.
+
+    Returns ``times`` (the sampled ones), ``simulation`` and ``fit`` (n_t, 2) F_aa(k_p, t),
+    ``memory`` (n_t, 2, 2) the fitted M(t) and ``problem``. ``times`` other than the sampled
+    ones may be given for the memory only.
+    """
+    problem = memory.MemoryProblem.from_state(state, coupling=str(row.get("coupling", "paper")),
+                                              dynamics=str(row.get("dynamics", "brownian")))
+    n_exp = int(row["n_exp"])
+    theta = theta_from_row(row, n_exp)
+    fit = memory.solve_for_memory(problem, theta, n_exp)[0]
+    t = problem.times if times is None else np.asarray(times, dtype=float)
+    return {"times": problem.times, "simulation": problem.target, "fit": fit,
+            "memory_times": t, "memory": memory.memory_matrix(t, theta, n_exp,
+                                                            coupling=problem.coupling),
+            "problem": problem}
+
+
+def slow_weight(row, pair: str = "AA") -> float:
+    """Weight of the slowest exponential, w_N / sum_i w_i, of one pair in a results row.
+
+    Rows store exponentials ordered by tau (fastest first), so for N_exp = 2 this is the
+    share of the second, slow, stretched exponential in M(0) - c. NaN for N_exp = 1.
+    """
+    n_exp = int(row["n_exp"])
+    if n_exp < 2:
+        return float("nan")
+    w = np.array([float(row[f"{pair}_w{i}"]) for i in range(1, n_exp + 1)])
+    return float(w[-1] / w.sum()) if w.sum() != 0 else float("nan")

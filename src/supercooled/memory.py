@@ -55,6 +55,8 @@ SPECIES = ("A", "B")
 PAIR_INDEX = {"AA": (0, 0), "AB": (0, 1), "BB": (1, 1)}
 EXPONENT_RANGE = (0.2, 3.0)
 COUPLINGS = ("paper", "self")
+#: brownian: eq. 5 as in the paper (first order); newtonian: second order, F'(0) = 0.
+DYNAMICS = ("brownian", "newtonian")
 #: Per-exponential parameter names, in the order they are stored.
 EXP_FIELDS = ("w", "a", "tau", "b")
 
@@ -210,6 +212,12 @@ def schematic_memory(t, omega2, nu, kappa, omega2_tilde, mu) -> np.ndarray:
     return np.exp(-omega2 * t**nu) + kappa * np.exp(-omega2_tilde * t**mu)
 
 
+def check_dynamics(dynamics: str) -> str:
+    if dynamics not in DYNAMICS:
+        raise SupercooledError(f"unknown dynamics {dynamics!r}: choose one of {', '.join(DYNAMICS)}")
+    return dynamics
+
+
 def check_coupling(coupling: str) -> str:
     if coupling not in COUPLINGS:
         raise SupercooledError(f"unknown coupling {coupling!r}: choose one of {', '.join(COUPLINGS)}")
@@ -267,6 +275,7 @@ class MemoryProblem:
     k_p: float
     temperature: float
     coupling: str = "paper"
+    dynamics: str = "brownian"
     label: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -275,6 +284,7 @@ class MemoryProblem:
         self.target = np.asarray(self.target, dtype=float)
         self.s_kp = _check_structure(self.s_kp, self.k_p, self.temperature)
         check_coupling(self.coupling)
+        check_dynamics(self.dynamics)
         if self.target.shape != (self.times.size, 2):
             raise SupercooledError(
                 f"target must have shape (n_times, 2) = ({self.times.size}, 2), got {self.target.shape}"
@@ -295,7 +305,8 @@ class MemoryProblem:
         return initial_value(self.s_kp)
 
     @classmethod
-    def from_state(cls, state, *, coupling: str = "paper") -> MemoryProblem:
+    def from_state(cls, state, *, coupling: str = "paper", dynamics: str = "brownian"
+                   ) -> MemoryProblem:
         """Build the problem from one state of the library (xarray, schema of design.md)."""
         k_p = float(state["k_p"])
         k = np.asarray(state["k"], dtype=float)
@@ -312,7 +323,8 @@ class MemoryProblem:
             f"{attrs.get('interaction', '?')}_rho{float(attrs.get('density', np.nan)):.3f}"
             f"_T{float(attrs.get('temperature', np.nan)):.4f}")
         return cls(np.asarray(state["time"], dtype=float), target, s_kp, k_p,
-                   float(attrs["temperature"]), coupling=coupling, label=label, meta=attrs)
+                   float(attrs["temperature"]), coupling=coupling, dynamics=dynamics,
+                   label=label, meta=attrs)
 
 
 # --- solving the memory equation for given memories ---------------------------------------
@@ -367,9 +379,12 @@ class GivenMemory:
         return self._last[1]
 
 
-def solve_with_kernel(omega2, f0, kernel, batch: int, times, *, settings=None):
+def solve_with_kernel(omega2, f0, kernel, batch: int, times, *, settings=None,
+                      dynamics: str = "brownian"):
     """Solve eq. 5, dF/dt + Omega^2 F + int M(t-u) F'(u) du = 0, F(0) = f0, for a batch.
 
+    ``dynamics="newtonian"`` solves instead d^2F/dt^2 + Omega^2 F + int M F' = 0 with
+    F'(0) = 0 (the same Omega^2; M then has the units of the Newtonian memory).
     ``kernel(F, t)`` -> (batch, 2, 2). Returns the full matrices F (batch, n_t, 2, 2) on
     ``times`` (interpolated linearly in log t from the solver's grid).
     """
@@ -378,7 +393,9 @@ def solve_with_kernel(omega2, f0, kernel, batch: int, times, *, settings=None):
     times = np.asarray(times, dtype=float)
     settings = settings or solver_settings(times[-1])
     f0 = np.broadcast_to(np.asarray(f0, dtype=float), (batch, 2, 2))
-    solution = solve_memory_equation(0.0, np.eye(2), omega2, f0, kernel, settings=settings)
+    newtonian = check_dynamics(dynamics) == "newtonian"
+    alpha, beta = (np.eye(2), 0.0) if newtonian else (0.0, np.eye(2))
+    solution = solve_memory_equation(alpha, beta, omega2, f0, kernel, settings=settings)
     return np.moveaxis(solution.on_grid(times), 0, 1)
 
 
@@ -396,5 +413,45 @@ def solve_for_memory(problem: MemoryProblem, theta, n_exp: int, *, settings=None
         warnings.simplefilter("ignore", RuntimeWarning)
         with np.errstate(all="ignore"):
             F = solve_with_kernel(problem.omega2, problem.f0, kernel, kernel.theta.shape[0],
-                                  problem.times, settings=settings)
+                                  problem.times, settings=settings, dynamics=problem.dynamics)
     return np.stack([F[..., 0, 0], F[..., 1, 1]], axis=-1)
+
+
+# --- the schematic model fitted to a memory ----------------------------------------------
+
+SCHEMATIC_NAMES = ("omega2", "nu", "K", "omega2_tilde", "mu")
+
+
+def fit_schematic(t, m) -> tuple[dict[str, float], float]:
+    """Least-squares fit of eq. 8 to one memory m(t); returns (parameters, R^2).
+
+    ``m`` should be dimensionless with the fast part of order one: the chapter fits the
+    diagonal memories in units of their frequency, m_aa = M_aa / Omega^2_aa (the normalised
+    MCT memory). Eq. 8 then fixes m(0) = 1 + K. Exponents nu, mu are bounded to the eq. 6
+    range, rates and K are positive; the fit runs in log(rates) with bounds.
+    """
+    from scipy.optimize import least_squares
+
+    t, m = np.asarray(t, dtype=float), np.asarray(m, dtype=float)
+    ok = np.isfinite(m) & np.isfinite(t) & (t > 0)
+    t, m = t[ok], m[ok]
+    if t.size < 6:
+        raise SupercooledError("need at least 6 finite memory values to fit eq. 8")
+    lo, hi = EXPONENT_RANGE
+
+    def unpack_x(x):
+        return np.exp(x[0]), x[1], np.exp(x[2]), np.exp(x[3]), x[4]
+
+    def residual(x):
+        return schematic_memory(t, *unpack_x(x)) - m
+
+    # start: K from the memory at mid times, the slow rate from where m falls below K / e
+    kappa = max(float(np.interp(np.log(1.0), np.log(t), m)), 1e-3)
+    below = m < kappa / np.e
+    t_slow = t[np.argmax(below)] if below.any() else t[-1]
+    x0 = [np.log(1.0 / t[0]), 1.0, np.log(kappa), np.log(1.0 / t_slow), 1.0]
+    bounds = ([-30, lo, -30, -30, lo], [30, hi, 30, 30, hi])
+    sol = least_squares(residual, np.clip(x0, *bounds), bounds=bounds, max_nfev=4000)
+    params = dict(zip(SCHEMATIC_NAMES, map(float, unpack_x(sol.x)), strict=True))
+    ss_tot = np.sum((m - m.mean()) ** 2)
+    return params, float(1.0 - np.sum(sol.fun**2) / ss_tot) if ss_tot > 0 else float("nan")

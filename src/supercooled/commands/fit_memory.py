@@ -29,6 +29,8 @@ def register(subparsers):
                         help="initial memory: MCT's fitted with eq. 6 (default) or a data heuristic")
     parser.add_argument("--coupling", choices=("paper", "self"), default="paper",
                         help="species coupling of the memory equation (see supercooled.memory)")
+    parser.add_argument("--dynamics", choices=("brownian", "newtonian"), default="brownian",
+                        help="first-order eq. 5 as in the paper (default) or second order")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -47,7 +49,8 @@ def run(args) -> int:
     )
     library = evolution.open_library(args.library)
     state = evolution.select_state(library, args.interaction, args.density, args.temperature)
-    result = evolution.fit_state(state, settings, start=args.start, coupling=args.coupling)
+    result = evolution.fit_state(state, settings, start=args.start, coupling=args.coupling,
+                                  dynamics=args.dynamics)
     row = evolution.result_row(result)
     print(f"{result.problem.label}: N_exp = {result.n_exp}, loss = {result.loss:.3e}, "
           f"R^2 = {result.r2:.6f}, {result.generations} generations in {result.wall_time:.1f} s "
