@@ -155,3 +155,49 @@ def test_measure_a_run_from_simulate(tmp_path, capsys):
     assert main(["measure", str(result.run_dir), "--aged", "--out", str(tmp_path / "a.nc"),
                  "--quiet"]) == 0
     assert read_state(tmp_path / "a.nc").attrs["equilibrated"] == 0
+
+
+def test_stale_image_flags_are_refused(tmp_path):
+    """HOOMD-blue's default GSD stores particles.image only in frame 0: wrapped positions jump."""
+    import gsd.hoomd
+
+    steps = np.arange(6) * 100
+    positions, typeid, _ = ideal_gas(steps, n_particles=100, box_length=4.0, temperature=4.0)
+    wrapped = positions - 4.0 * np.floor(positions / 4.0 + 0.5)
+    with gsd.hoomd.open(str(tmp_path / "hoomd.gsd"), "w") as trajectory:
+        for step, x in zip(steps, wrapped, strict=True):
+            frame = gsd.hoomd.Frame()
+            frame.configuration.step = int(step)
+            frame.configuration.box = [4.0, 4.0, 4.0, 0, 0, 0]
+            frame.particles.N = 100
+            frame.particles.types = ["A", "B"]
+            frame.particles.typeid = typeid.astype(np.uint32)
+            frame.particles.position = x.astype(np.float32)
+            trajectory.append(frame)
+    with pytest.raises(SupercooledError, match="image"):
+        read_trajectory(tmp_path / "hoomd.gsd")
+
+
+def test_wrong_types_and_box_are_refused(tmp_path):
+    import gsd.hoomd
+
+    def write(name, types, box):
+        with gsd.hoomd.open(str(tmp_path / name), "w") as trajectory:
+            for step in (0, 10):
+                frame = gsd.hoomd.Frame()
+                frame.configuration.step = step
+                frame.configuration.box = box
+                frame.particles.N = 2
+                frame.particles.types = types
+                frame.particles.typeid = np.array([0, 1], dtype=np.uint32)
+                frame.particles.position = np.zeros((2, 3), dtype=np.float32)
+                trajectory.append(frame)
+        return tmp_path / name
+
+    with pytest.raises(SupercooledError, match="'A' and 'B'"):
+        read_trajectory(write("types.gsd", ["A", "C"], [4.0, 4.0, 4.0, 0, 0, 0]))
+    with pytest.raises(SupercooledError, match="cubic"):
+        read_trajectory(write("box.gsd", ["A", "B"], [4.0, 4.0, 5.0, 0, 0, 0]))
+    (tmp_path / "text.gsd").write_text("not a trajectory")
+    with pytest.raises(SupercooledError, match="cannot read"):
+        read_trajectory(tmp_path / "text.gsd")
