@@ -133,6 +133,7 @@ def test_cli_measure(gas_run, tmp_path, capsys):
     assert "error" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_measure_a_run_from_simulate(tmp_path, capsys):
     """The real pipeline: supercooled.md.simulate (LAMMPS) -> supercooled measure -> state file."""
     from supercooled.md import simulate
