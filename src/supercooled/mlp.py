@@ -660,6 +660,34 @@ def train_model(library, out=None, *, epochs: int = 1000, n_members: int = 5, se
     return model, table
 
 
+def combine_runs(model_dir, other_dirs) -> dict:
+    """Merge the test results of training runs made in parallel into the model in ``model_dir``.
+
+    ``supercooled train --splits 1 --seed s`` for several seeds can run as separate processes;
+    this appends their ``evaluation.csv`` rows to that of ``model_dir`` (the shipped model,
+    unchanged) and updates its metadata (``split_seeds``, ``metrics_all_splits``). Runs must
+    come from the same library (same content hash). Returns the updated metrics.
+    """
+    import pandas as pd
+
+    model_dir = Path(model_dir)
+    meta = json.loads((model_dir / METADATA_FILE).read_text())
+    frames = [pd.read_csv(model_dir / "evaluation.csv")]
+    for other in map(Path, other_dirs):
+        other_meta = json.loads((other / METADATA_FILE).read_text())
+        if other_meta["library_hash"] != meta["library_hash"]:
+            raise SupercooledError(f"{other} was trained on another library than {model_dir}")
+        frames.append(pd.read_csv(other / "evaluation.csv"))
+    table = pd.concat(frames, ignore_index=True).drop_duplicates(["state", "split_seed"])
+    meta["split_seeds"] = sorted(int(s) for s in table.split_seed.unique())
+    meta["metrics_all_splits"] = summarize(table.to_dict("records"))
+    table.to_csv(model_dir / "evaluation.csv", index=False)
+    tmp = model_dir / (METADATA_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1, default=_json_default))
+    tmp.replace(model_dir / METADATA_FILE)
+    return meta["metrics_all_splits"]
+
+
 def training_ranges(ds, train_labels) -> dict:
     """Ranges of the training states: sampled times, T, rho, interactions, S(k) envelope."""
     labels = [state_label(ds, i) for i in range(ds.sizes["state"])]
