@@ -278,7 +278,7 @@ def test_combine_runs_merges_parallel_splits(tmp_path, library):
     cfg = mlp.TrainConfig(hidden=(8,), epochs=2, patience=None, threads=1)
     for seed in (0, 1):
         mlp.train_model(library, tmp_path / f"s{seed}", n_members=1, seed=seed, config=cfg,
-                        epochs=2, progress=False)
+                        epochs=2, with_mct=False, progress=False)
     metrics = mlp.combine_runs(tmp_path / "s0", [tmp_path / "s1"])
     merged = pd.read_csv(tmp_path / "s0" / "evaluation.csv")
     assert sorted(merged.split_seed.unique()) == [0, 1]
@@ -286,5 +286,5 @@ def test_combine_runs_merges_parallel_splits(tmp_path, library):
     assert mlp.Ensemble.load(tmp_path / "s0").metadata["split_seeds"] == [0, 1]
     with pytest.raises(SupercooledError, match="another library"):
         mlp.train_model(library.isel(state=slice(0, 10)), tmp_path / "s2", n_members=1,
-                        config=cfg, epochs=2, progress=False)
+                        config=cfg, epochs=2, with_mct=False, progress=False)
         mlp.combine_runs(tmp_path / "s0", [tmp_path / "s2"])

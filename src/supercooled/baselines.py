@@ -13,8 +13,9 @@ with NaN where they cannot predict.
 * :class:`NearestNeighbourBaseline` -- the inverse-distance weighted mean of the curves of
   the k nearest training states in standardised feature space (a "look it up in the
   library" predictor).
-* :class:`MCTBaseline` -- mode-coupling theory's prediction of F_s from the same S(k), when
-  :mod:`supercooled.mct` provides one (it is computed by the MCT chapter, not fitted here).
+* :class:`MCTBaseline` -- mode-coupling theory's prediction of F_s from the same S(k)
+  (:func:`supercooled.mct.mct_for_state`, tagged equations, Newtonian dynamics); it has no
+  free parameters.
 """
 
 from __future__ import annotations
@@ -125,7 +126,13 @@ class NearestNeighbourBaseline:
 
 
 class MCTBaseline:
-    """MCT's F_s^aa(k_p, t) from the state's own S(k), via :func:`supercooled.mct.predict_fs`."""
+    """MCT's F_s^aa(k_p, t) from the state's own S(k), rho and T (no fitted parameters).
+
+    Uses :func:`supercooled.mct.mct_for_state` with the tagged (self) equations and Newtonian
+    dynamics, as the simulations are Newtonian, on the library's time grid. Each state is
+    solved once per process (about 15 s); solutions are kept in :data:`MCT_CACHE`, keyed by
+    the state label and a hash of its S(k), so that repeated splits reuse them.
+    """
 
     name = "mct"
 
@@ -136,31 +143,61 @@ class MCTBaseline:
         return self
 
     def predict(self, ds, states):
-        out = []
-        for i in np.asarray(states, int):
-            curve = np.asarray(self.function(ds.isel(state=i), ds["time"].values), float)
-            out.append(curve)
-        return np.stack(out)
+        return np.stack([mct_curve(ds, int(i), self.function) for i in np.asarray(states, int)])
+
+
+#: MCT curves already solved in this process: {(state label, S hash): (n_time, 2) F_s}.
+MCT_CACHE: dict = {}
+
+
+def mct_curve(ds, i: int, function=None) -> np.ndarray:
+    """(n_time, 2) MCT F_s^AA, F_s^BB of state ``i`` on ``ds.time`` (cached)."""
+    import hashlib
+
+    from supercooled.mlp import state_label
+
+    key = (state_label(ds, i),
+           hashlib.sha1(np.ascontiguousarray(ds["S"].isel(state=i).values).tobytes()).hexdigest())
+    if key not in MCT_CACHE:
+        function = function or mct_function()
+        MCT_CACHE[key] = np.asarray(function(ds, i, ds["time"].values), float)
+    return MCT_CACHE[key]
 
 
 def mct_function():
-    """The MCT predictor if :mod:`supercooled.mct` provides one, else None.
-
-    Looked up by name (``predict_fs``: state Dataset, times -> (n_time, 2) F_s^AA, F_s^BB),
-    so the MLP chapter uses MCT as soon as the MCT chapter ships it.
-    """
+    """state (ds, i, times) -> (n_time, 2) MCT F_s, or None if :mod:`supercooled.mct` lacks it."""
     try:
         from supercooled import mct
     except ImportError:
         return None
-    return getattr(mct, "predict_fs", None)
+    if not hasattr(mct, "mct_for_state"):
+        return None
+
+    def solve(ds, i, times):
+        return mct.mct_for_state(ds, i, kind="tagged", dynamics="newtonian", times=times).F_s
+
+    return solve
 
 
-def fit_all(ds, train_states) -> dict:
+def cached_mct_table(ds):
+    """The cached MCT curves of the states of ``ds`` as a long DataFrame (state, t, F_AA, F_BB)."""
+    import pandas as pd
+
+    from supercooled.mlp import state_label
+
+    frames = []
+    for (label, _), curve in MCT_CACHE.items():
+        if label in {state_label(ds, i) for i in range(ds.sizes["state"])}:
+            frames.append(pd.DataFrame({"state": label, "t": ds["time"].values,
+                                        "F_AA": curve[:, 0], "F_BB": curve[:, 1]}))
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def fit_all(ds, train_states, with_mct: bool = True) -> dict:
     """Every available baseline fitted on the training states: {name: fitted}."""
     fitted = {"ridge": RidgeBaseline().fit(ds, train_states),
               "knn": NearestNeighbourBaseline().fit(ds, train_states)}
-    function = mct_function()
+    function = mct_function() if with_mct else None
     if function is not None:
         fitted["mct"] = MCTBaseline(function).fit(ds, train_states)
     return fitted

@@ -572,7 +572,7 @@ def spread_error_correlation(rows) -> float:
 def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float = 0.1,
                    n_members: int = 5, config: TrainConfig | None = None,
                    train_candidates=None, test_candidates=None, with_baselines: bool = True,
-                   progress: bool = True):
+                   with_mct: bool = True, progress: bool = True):
     """Train and test ensembles on ``n_splits`` random state splits (seeds seed ... seed+n-1).
 
     Returns (pandas DataFrame of :func:`evaluate` rows with a ``split_seed`` column, list of
@@ -592,7 +592,7 @@ def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float
         train, test = _split_for(n, test_fraction, split_seed, train_candidates, test_candidates)
         ens = train_ensemble(ds, train, n_members=n_members, seed=split_seed, config=config,
                              progress=progress)
-        fitted = base.fit_all(ds, train) if with_baselines else {}
+        fitted = base.fit_all(ds, train, with_mct=with_mct) if with_baselines else {}
         rows = evaluate(ens, ds, test, fitted)
         for r in rows:
             r["split_seed"] = split_seed
@@ -635,12 +635,13 @@ def summarize(rows) -> dict:
 
 def train_model(library, out=None, *, epochs: int = 1000, n_members: int = 5, seed: int = 0,
                 n_splits: int = 1, test_fraction: float = 0.1, config: TrainConfig | None = None,
-                progress: bool = True):
+                with_mct: bool = True, progress: bool = True):
     """The one call that (re)trains the shipped model: split, train, test, save.
 
     Trains ``n_splits`` ensembles on 90/10 state splits; the first (split seed ``seed``) is
-    saved to ``out`` with the per-state test results of all splits (``evaluation.csv``) and
-    their summary in the metadata. Returns (ensemble, evaluation DataFrame).
+    saved to ``out`` with the per-state test results of all splits (``evaluation.csv``),
+    their summary in the metadata, and MCT's curves of the test states (``mct_curves.csv``)
+    when :mod:`supercooled.mct` is available (``with_mct``). Returns (ensemble, evaluation DataFrame).
     """
     cfg = config or TrainConfig(epochs=epochs)
     cfg.epochs = int(epochs)
@@ -649,7 +650,7 @@ def train_model(library, out=None, *, epochs: int = 1000, n_members: int = 5, se
     ds = load_states(library)
     table, ensembles = cross_validate(ds, n_splits=n_splits, seed=seed,
                                       test_fraction=test_fraction, n_members=n_members,
-                                      config=cfg, progress=progress)
+                                      config=cfg, with_mct=with_mct, progress=progress)
     model = ensembles[0]
     model.metadata["split_seeds"] = [seed + s for s in range(n_splits)]
     model.metadata["metrics_all_splits"] = summarize(table.to_dict("records"))
@@ -657,6 +658,11 @@ def train_model(library, out=None, *, epochs: int = 1000, n_members: int = 5, se
     if out is not None:
         model.save(out)
         table.to_csv(Path(out) / "evaluation.csv", index=False)
+        from supercooled.baselines import cached_mct_table
+
+        mct_curves = cached_mct_table(ds) if with_mct else None
+        if mct_curves is not None:  # MCT of the test states, so figures need not re-solve it
+            mct_curves.to_csv(Path(out) / "mct_curves.csv", index=False, float_format="%.6g")
     return model, table
 
 

@@ -20,6 +20,8 @@ def register(subparsers):
                    help="state splits to test on (seeds seed..seed+n-1); the first is saved (1)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (2)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (cpu)")
+    p.add_argument("--no-mct", action="store_true",
+                   help="skip the MCT baseline (it solves MCT for every test state, ~15 s each)")
     p.set_defaults(func=run)
 
 
@@ -32,7 +34,7 @@ def run(args) -> int:
     config = mlp.TrainConfig(epochs=args.epochs, threads=args.threads, device=args.device)
     model, table = mlp.train_model(args.library, args.out, epochs=args.epochs,
                                    n_members=args.ensemble, seed=args.seed,
-                                   n_splits=args.splits, config=config)
+                                   n_splits=args.splits, config=config, with_mct=not args.no_mct)
     m = model.metadata["metrics_all_splits"]
     print(f"trained {args.ensemble} members on {len(model.metadata['train_states'])} of "
           f"{model.metadata['n_library_states']} states; saved to {args.out}")
