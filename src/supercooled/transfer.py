@@ -190,8 +190,14 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = {}
+    cfg = config or mlp.TrainConfig()
+    settings = {"epochs": cfg.epochs, "n_members": n_members, "n_splits": n_splits,
+                "n_library_states": int(ds.sizes["state"]), "library_hash": mlp.library_hash(ds)}
     for name in studies:
         result = runners[name]()
+        if name != "model_example":  # record how each table was made, in the table itself
+            result = (result[0].assign(**settings), result[1]) if name == "model" else \
+                result.assign(**settings)
         if name == "model":  # with the curves of the state nearest R^2 = 0.8 (the inset)
             result, tables["model_example"] = result
             tables["model_example"].to_csv(out_dir / "transfer_model_example.csv", index=False,
