@@ -282,6 +282,35 @@ def test_critical_temperature_from_library_and_table(tmp_path):
         mct.critical_temperature(ds, "WCA", HS_DENSITY)
 
 
+def test_table_is_cached_by_library_fingerprint(tmp_path, monkeypatch):
+    ds = _library(np.array([1.1, 1.2]))   # at a density outside DENSITIES: rows are NaN (fast)
+    out = tmp_path / "tc.csv"
+    first = mct.ensure_critical_temperature_table(ds, out)
+    assert out.is_file() and out.with_suffix(".json").is_file() and len(first) == 8
+    assert first.T_mct.isna().all() and first.note.str.contains("no equilibrated").all()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr(mct, "critical_temperature_table", fail)
+    assert mct.ensure_critical_temperature_table(ds, out).equals(first)   # cache hit
+    with pytest.raises(AssertionError, match="recomputed"):   # the library changed
+        mct.ensure_critical_temperature_table(ds.isel(state=[0]), out)
+
+
+def test_command_line(capsys):
+    from supercooled.cli import main
+
+    assert main(["mct", "critical", "--hard-spheres", "--tolerance", "1e-4"]) == 0
+    out = capsys.readouterr().out
+    eta = float(out.split("):")[1].split()[0])
+    assert abs(eta - 0.515912) < 1e-4 and "lambda" in out
+    assert main(["mct", "critical", "--library", "/no/such/folder", "--interaction", "LJ",
+                 "--density", "1.2"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["mct", "critical", "--hard-spheres", "--tolerance", "-1"]) == 2
+
+
 # ------------------------------------------------------------------------------- at k_p
 
 
@@ -303,6 +332,19 @@ def test_tagged_memory_at_kp_reproduces_fs_through_the_paper_equation():
     times, M = mct.mct_memory_at_kp(S, density, 1.0, k_p, settings=settings)
     assert M.shape == (TIME_GRID.size, 2, 2) and np.all(np.isfinite(M[times <= 10]))
     assert np.all(np.isnan(M[times > 20]))
+
+
+def test_predict_fs_for_a_library_state():
+    ds = _library(np.array([1.6]))   # a liquid state in the library schema
+    times = TIME_GRID[:30]           # up to ~4 tau
+    F = mct.predict_fs(ds.isel(state=0), times)
+    S = _hard_sphere_family([1.6], eta_of_T)[0]
+    S_kp = [np.interp(7.2, K_GRID, S[:, a, a]) for a in (0, 1)]
+    assert F.shape == (30, 2) and np.all(np.isfinite(F))
+    # F_s^aa(k_p, t) = S_aa(k_p) phi_s, ballistic (ideal-gas) at short times
+    ballistic = np.array(S_kp) * np.exp(-(7.2**2) * 1.6 * times[0] ** 2 / 2)
+    np.testing.assert_allclose(F[0], ballistic, rtol=2e-5)
+    assert np.all(np.diff(F[:, 0]) <= 1e-12) and F[-1, 0] < 0.8 * F[0, 0]
 
 
 # ------------------------------------------------------------------------------- errors

@@ -661,7 +661,8 @@ def temperature_series(library_ds, interaction, density, *, equilibrated_only: b
 class CriticalTemperature:
     """T_mct of one series. extrapolated: the series did not bracket T_mct and S(k; T) was
     extrapolated linearly in T from the two nearest states. bracket: the two temperatures
-    used (liquid side, glass side, where available)."""
+    used (liquid side, glass side, where available). plateau, system: the glass-side
+    non-ergodicity parameters at T_mct and the interpolated statics there (not in the CSV)."""
 
     interaction: str
     density: float
@@ -672,6 +673,8 @@ class CriticalTemperature:
     T_highest: float
     bracket: tuple
     note: str = ""
+    plateau: NonErgodicity | None = field(default=None, repr=False)
+    system: MCTSystem | None = field(default=None, repr=False)
 
     def as_row(self) -> dict:
         return {"interaction": self.interaction, "density": self.density,
@@ -719,7 +722,8 @@ def critical_temperature_from_series(temperatures, structures, density, *, k=K_G
         note = "" if glassy[:i].all() and not glassy[i + 1:].any() else \
             "non-monotonic glass/liquid classification along the series"
         return CriticalTemperature(T_mct=cp.value, extrapolated=False,
-                                   bracket=(float(T[i + 1]), float(T[i])), note=note, **common)
+                                   bracket=(float(T[i + 1]), float(T[i])), note=note,
+                                   plateau=cp.plateau, system=cp.system, **common)
     if not glassy.any():   # all liquid: extrapolate below the lowest temperature
         i, j = 0, 1
         liquid_end, glass_end = T[0], T[0] * (1 - max_extrapolation)
@@ -729,12 +733,14 @@ def critical_temperature_from_series(temperatures, structures, density, *, k=K_G
         liquid_end, glass_end = T[-1] * (1 + max_extrapolation), T[-1]
         note = "all states glassy: S(k;T) extrapolated linearly above the highest T"
     try:
-        value = find_critical_point(family(i, j), liquid_end, glass_end,
-                                    tolerance=tolerance * T[j]).value
+        cp = find_critical_point(family(i, j), liquid_end, glass_end, tolerance=tolerance * T[j])
+        value, plateau, system = cp.value, cp.plateau, cp.system
     except SupercooledError as error:
-        value, note = float("nan"), f"{note}; {error}"
+        value, plateau, system = float("nan"), None, None
+        note = f"{note}; {error}"
     return CriticalTemperature(T_mct=value, extrapolated=True,
-                               bracket=(float(T[i]), float(T[j])), note=note, **common)
+                               bracket=(float(T[i]), float(T[j])), note=note, plateau=plateau,
+                               system=system, **common)
 
 
 def critical_temperature(library_ds, interaction, density, **kwargs) -> CriticalTemperature:
@@ -787,6 +793,51 @@ def critical_temperature_table(library=None, out=None, *, densities=None,
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False, float_format="%.6g")
+    return table
+
+
+def library_fingerprint(library_ds) -> str:
+    """A hash of the states T_mct depends on (label, measured T, flags), to detect changes."""
+    import hashlib
+
+    n = library_ds.sizes.get("state", 0)
+    keys = []
+    for i in range(n):
+        st = library_ds.isel(state=i)
+        keys.append("|".join(str(st[c].values) for c in ("interaction", "density",
+                                                         "temperature_target") if c in st.coords)
+                    + f"|{float(st['temperature'].values):.6g}"
+                    + f"|{int(st['equilibrated'].values) if 'equilibrated' in st.coords else 1}"
+                    + f"|{int(st['crystallized'].values) if 'crystallized' in st.coords else 0}")
+    return hashlib.sha1("\n".join(sorted(keys)).encode()).hexdigest()
+
+
+def ensure_critical_temperature_table(library=None, out=None, *, refresh: bool = False,
+                                      progress: bool = False):
+    """The T_mct table, recomputed only if the library changed since ``out`` was written.
+
+    The library's :func:`library_fingerprint` is stored beside the CSV (same name, .json);
+    if it matches and ``refresh`` is False the CSV is read, otherwise
+    :func:`critical_temperature_table` regenerates both. Returns a pandas DataFrame.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    ds = _library_dataset(library)
+    path = Path(out) if out is not None else Path(default_critical_temperature_path())
+    sidecar = path.with_suffix(".json")
+    fingerprint = library_fingerprint(ds)
+    if not refresh and path.is_file() and sidecar.is_file():
+        try:
+            if json.loads(sidecar.read_text()).get("library_fingerprint") == fingerprint:
+                return pd.read_csv(path)
+        except (OSError, ValueError):
+            pass
+    table = critical_temperature_table(ds, path, progress=progress)
+    sidecar.write_text(json.dumps({"library_fingerprint": fingerprint,
+                                   "n_states": int(ds.sizes.get("state", 0))}, indent=1) + "\n")
     return table
 
 
@@ -888,6 +939,24 @@ def mct_memory_at_kp(S, density, temperature, k_p, **kwargs):
     return result.times, result.M
 
 
+def predict_fs(state_ds, times=TIME_GRID, *, dynamics: str = "newtonian", n_per_block: int = 64,
+               settings: SolverSettings | None = None) -> np.ndarray:
+    """MCT's F_s^AA(k_p, t), F_s^BB(k_p, t) (the paper's eq. 1 target) for one library state.
+
+    ``state_ds``: one state of the library (its S, density, measured temperature, k_p).
+    Returns (len(times), 2), NaN beyond the solved window. Newtonian by default, like the MD;
+    ``n_per_block`` = 64 keeps the discretisation error near 1e-3 (see tests). The hook the
+    MLP chapter's MCT baseline looks up by name.
+    """
+    times = np.asarray(times, dtype=float)
+    settings = settings or SolverSettings(n_per_block=n_per_block, t_initial=1e-6,
+                                          t_max=float(np.nanmax(times)), tolerance=1e-9)
+    result = mct_at_peak(_state_S(state_ds), float(state_ds["density"].values),
+                         float(state_ds["temperature"].values), float(state_ds["k_p"].values),
+                         kind="tagged", dynamics=dynamics, times=times, settings=settings)
+    return result.F_s
+
+
 def mct_for_state(library_ds, state: int, **kwargs) -> MCTAtPeak:
     """:func:`mct_at_peak` for state index ``state`` of a library Dataset (its S, density,
     measured temperature and k_p)."""
@@ -905,5 +974,6 @@ __all__ = [
     "find_critical_point", "hard_sphere_critical_point", "exponent_parameter", "solve_mct",
     "ka_system", "temperature_series", "critical_temperature_from_series",
     "critical_temperature", "critical_temperature_table", "default_critical_temperature_path",
-    "mct_at_peak", "mct_memory_at_kp", "mct_for_state",
+    "library_fingerprint", "ensure_critical_temperature_table",
+    "mct_at_peak", "mct_memory_at_kp", "mct_for_state", "predict_fs",
 ]
