@@ -11,7 +11,9 @@ ever left in the library.
 Run lengths follow each state's own relaxation. Within a series the states run from hot to cold;
 before a state starts, its alpha-relaxation time is estimated from the warmer states of the same
 series already measured (linear extrapolation of ln tau_alpha in 1/T through the two coldest
-finished states), and the run equilibrates for ``equilibration_tau_alpha`` (default 20) and
+finished states) and multiplied by ``tau_estimate_safety`` (default 1.5, because the local
+Arrhenius extrapolation underestimates the super-Arrhenius growth and a too-short run has to
+be redone), and the run equilibrates for ``equilibration_tau_alpha`` (default 20) and
 produces for ``production_tau_alpha`` (default 20) times that estimate, within the minimum and
 maximum times of the configuration. After measuring, the estimate is checked: if the production
 was shorter than ``production_tau_alpha`` times the *measured* tau_alpha (or phi_s never decayed to
@@ -80,6 +82,7 @@ SETTINGS_DEFAULTS = {
     "tau_alpha_max": 300.0,
     "max_attempts": 3,
     "first_tau_alpha_guess": 1.0,
+    "tau_estimate_safety": 1.5,
     "keep_trajectories": False,
 }
 
@@ -442,8 +445,8 @@ def _choose_next(series, aged, in_flight, failed, settings):
     for progress_ in series.values():
         spec = progress_.next_pending(in_flight, failed)
         if spec is not None:
-            tau = estimate_tau_alpha(spec.temperature, progress_.warmer_points(spec),
-                                     settings["first_tau_alpha_guess"])
+            tau = settings["tau_estimate_safety"] * estimate_tau_alpha(
+                spec.temperature, progress_.warmer_points(spec), settings["first_tau_alpha_guess"])
             lengths = progress_.override.get(spec) or run_lengths(spec, tau, settings)
             candidates.append((cost(spec, lengths), spec, lengths))
     for spec in aged:
