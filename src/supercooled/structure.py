@@ -109,6 +109,8 @@ class _ReciprocalLattice:
 
     def shell_sums(self, groups: list[np.ndarray], positions: np.ndarray) -> np.ndarray:
         """sum over each shell of Re[rho_a(q) conj(rho_b(q))] for every pair (a, b), a <= b."""
+        # wrap first: unwrapped coordinates far from the box would cost phase precision
+        positions = positions - self.box_length * np.floor(positions / self.box_length + 0.5)
         phase = self.phases(positions)
         n_bins = self.edges.size - 1
         pairs = [(a, b) for a in range(len(groups)) for b in range(a, len(groups))]
