@@ -27,6 +27,10 @@ def test_random_positions_give_composition():
         assert np.max(np.abs(z[counts > 0])) < 5
     assert np.max(np.abs(s[1][counts > 20])) < 0.05
     assert abs(s[1][K_GRID > 10].mean()) < 2e-3
+    # unwrapped input (periodic images far from the box) gives the same numbers
+    shifted = frames + length * rng.integers(-50, 50, frames.shape)
+    np.testing.assert_allclose(partial_structure_factors(shifted, species(n), length), s,
+                               atol=1e-6)
 
 
 def test_simple_cubic_crystal_has_bragg_peaks_at_the_reciprocal_lattice():
