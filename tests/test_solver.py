@@ -187,3 +187,15 @@ def test_bad_input_raises_one_line_errors():
         SolverSettings(n_per_block=7)
     with pytest.raises(SupercooledError, match="t_max"):
         SolverSettings(t_initial=1.0, t_max=2.0)
+
+
+def test_compiled_history_sums_match_numpy():
+    from supercooled.solver import _history_sums, _history_sums_numpy
+
+    rng = np.random.default_rng(5)
+    arrays = [rng.normal(size=(64, 7, 2, 2)) for _ in range(4)]
+    for i in (4, 5, 33, 63):
+        ibar = i // 2
+        fast = _history_sums()(i, ibar, *arrays, np.ones((7, 2, 2)))
+        slow = _history_sums_numpy(i, ibar, *arrays, np.ones((7, 2, 2)))
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
