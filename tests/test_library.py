@@ -54,6 +54,9 @@ def test_round_trip_is_exact_and_atomic(tmp_path):
     assert back.attrs["crystallized"] == 0 and back.attrs["equilibrated"] == 1
     assert back.attrs["interaction"] == "LJ" and back.attrs["density"] == 1.2
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+    big = make_state()
+    big.attrs["seed"] = 3_000_000_007  # beyond int32 (netCDF3 has no int64)
+    assert int(read_state(write_state(big, tmp_path / "big.nc")).attrs["seed"]) == 3_000_000_007
 
 
 def test_write_refuses_incomplete_dataset(tmp_path):

@@ -140,14 +140,20 @@ def validate_state(ds: xr.Dataset, name: str = "state") -> None:
         raise LibraryError(f"corrupt or incomplete state file {name}: {'; '.join(problems)}")
 
 
-def _attribute_value(value):
-    """netCDF attributes hold numbers and strings: bools become 0/1, None becomes ''."""
+def _attribute_value(value, engine: str):
+    """netCDF attributes hold numbers and strings: bools become 0/1, None becomes ''.
+
+    netCDF3 (the scipy engine) has no 64-bit integers: an integer outside the int32 range
+    (a large seed) is stored as a float64, exact below 2^53.
+    """
     if isinstance(value, bool | np.bool_):
         return int(value)
     if value is None:
         return ""
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if engine == "scipy" and isinstance(value, int) and not -(2**31) <= value < 2**31:
+        return float(value)
     return value
 
 
@@ -156,12 +162,13 @@ def write_state(ds: xr.Dataset, path) -> Path:
     path = Path(path)
     validate_state(ds, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
+    engine = _engine()
     ds = ds.copy()
-    ds.attrs = {key: _attribute_value(value) for key, value in ds.attrs.items()}
+    ds.attrs = {key: _attribute_value(value, engine) for key, value in ds.attrs.items()}
     handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        ds.to_netcdf(temporary, engine=_engine())
+        ds.to_netcdf(temporary, engine=engine)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
