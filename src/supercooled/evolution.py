@@ -262,7 +262,9 @@ def fit_memory(problem: memory.MemoryProblem, settings: FitSettings | None = Non
                desc=f"CMA-ES {problem.label}", leave=False)
     while best_loss >= settings.target_loss:
         if es.stop():
-            stop_reason = "CMA-ES stopped: " + ", ".join(es.stop())
+            reasons = [r for r in es.stop() if r != "maxiter"]
+            stop_reason = ("CMA-ES stopped: " + ", ".join(reasons)) if reasons \
+                else "budget (generations)"
             break
         population = np.asarray(es.ask())
         losses = objective(population)
@@ -357,13 +359,13 @@ def mct_memory(state, times, *, coupling: str = "paper", dynamics: str = "browni
     return m
 
 
-def mct_settings(t_max: float):
+def mct_settings(t_max: float, n_per_block: int = 64):
     """Solver settings for the MCT start: 64 points per block from 1e-5 tau up to t_max
     (a start needs ~1 % accuracy, and this is ~4x cheaper than mct.solve_mct's default)."""
     from supercooled.solver import SolverSettings
 
-    return SolverSettings(n_per_block=64, t_initial=memory.T_INITIAL, t_max=float(t_max),
-                          tolerance=1e-10)
+    return SolverSettings(n_per_block=n_per_block, t_initial=memory.T_INITIAL,
+                          t_max=float(t_max), tolerance=1e-10)
 
 
 def start_parameters(state, problem, n_exp: int, start: str = "mct"):
@@ -453,11 +455,13 @@ def fit_plan(library, *, n_exps=(1, 2, 3), all_n_exp: int = 2) -> list[tuple[int
 
 
 def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps=(1, 2, 3),
-                start: str = "mct", resume: bool = True, progress: bool = True):
+                start: str = "mct", coupling: str = "paper", dynamics: str = "brownian",
+                resume: bool = True, progress: bool = True):
     """Fit the states of :func:`fit_plan` and write the table ``out_csv`` after every fit.
 
-    With ``resume`` rows already in ``out_csv`` (same state and N_exp) are kept and skipped,
-    so an interrupted run continues where it stopped. Returns the table (pandas DataFrame).
+    With ``resume`` rows already in ``out_csv`` (same state, N_exp, coupling and dynamics)
+    are kept and skipped, so an interrupted run continues where it stopped, and fits of
+    another model are added to the same table. Returns the table (pandas DataFrame).
     """
     import dataclasses
     from pathlib import Path
@@ -468,22 +472,54 @@ def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps
     settings = settings or FitSettings()
     out_csv = Path(out_csv)
     table = pd.read_csv(out_csv) if resume and out_csv.exists() else pd.DataFrame()
-    done = set(zip(table.get("state", []), table.get("n_exp", []), strict=True))
+    key_columns = ["state", "n_exp", "coupling", "dynamics"]
+    done = set(map(tuple, table[key_columns].astype(str).values)) if len(table) else set()
     plan = fit_plan(library, n_exps=n_exps, all_n_exp=settings.n_exp)
     for index, n_exp in tqdm(plan, desc="memory fits", disable=not progress):
         state = library.isel(state=index)
         label = memory.MemoryProblem.from_state(state).label
-        if (label, n_exp) in done:
+        key = (label, str(n_exp), coupling, dynamics)
+        if key in done:
             continue
         run_settings = dataclasses.replace(settings, n_exp=n_exp, progress=False)
-        row = result_row(fit_state(state, run_settings, start=start))
-        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
-        done.add((label, n_exp))
+        result = fit_state(state, run_settings, start=start, coupling=coupling, dynamics=dynamics)
+        table = pd.concat([table, pd.DataFrame([result_row(result)])], ignore_index=True)
+        done.add(key)
         out_csv.parent.mkdir(parents=True, exist_ok=True)
         tmp = out_csv.with_suffix(".tmp")
         table.to_csv(tmp, index=False)
         tmp.replace(out_csv)  # atomic: a reader never sees half a table
     return table
+
+
+def main(argv=None):
+    """``python -m supercooled.evolution``: fit the library into the results table.
+
+    Used to (re)generate data/results/memory_fits.csv in the background, e.g.
+    ``nice -n 10 python -m supercooled.evolution --max-generations 300``.
+    """
+    import argparse
+
+    from supercooled.library import default_library_path
+
+    parser = argparse.ArgumentParser(description="fit every library state (see fit_library)")
+    parser.add_argument("--library", default=None)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--max-generations", type=int, default=300)
+    parser.add_argument("--max-seconds", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--coupling", default="paper", choices=memory.COUPLINGS)
+    parser.add_argument("--dynamics", default="brownian", choices=memory.DYNAMICS)
+    parser.add_argument("--n-exps", type=int, nargs="+", default=[1, 2, 3])
+    args = parser.parse_args(argv)
+    from supercooled.library import load_library
+
+    library = load_library(args.library or default_library_path(), skip_bad=True)
+    settings = FitSettings(max_generations=args.max_generations, max_seconds=args.max_seconds,
+                           seed=args.seed)
+    table = fit_library(library, args.out or default_results_path(), settings,
+                        n_exps=args.n_exps, coupling=args.coupling, dynamics=args.dynamics)
+    print(f"{len(table)} rows")
 
 
 # --- reading the results table back (the chapter's figures) ------------------------------
@@ -538,3 +574,7 @@ def slow_weight(row, pair: str = "AA") -> float:
         return float("nan")
     w = np.array([float(row[f"{pair}_w{i}"]) for i in range(1, n_exp + 1)])
     return float(w[-1] / w.sum()) if w.sum() != 0 else float("nan")
+
+
+if __name__ == "__main__":
+    main()
