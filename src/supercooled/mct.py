@@ -459,9 +459,10 @@ def find_critical_point(make_system: Callable[[float], MCTSystem], liquid, glass
 
     ``make_system(value)`` builds the MCTSystem (packing fraction for hard spheres,
     temperature for a family S(k; T)). Each step decides glass/liquid by
-    :func:`nonergodicity_parameters`, warm-started from the last glass solution (an upper
-    bound, since the plateau grows towards the glass side). ``fixed_point_tolerance`` only
-    has to separate glass from liquid.
+    :func:`nonergodicity_parameters`, warm-started from the last glass solution: it lies close
+    to the new plateau, and from any non-zero start the iteration still ends at zero in the
+    liquid and on the (single) glass solution otherwise. ``fixed_point_tolerance`` only has to
+    separate glass from liquid.
     """
     liquid, glass = float(liquid), float(glass)
     opts = dict(max_iterations=max_iterations, tolerance=fixed_point_tolerance)
