@@ -169,6 +169,19 @@ def test_nve_conserves_energy(tmp_path):
     assert result.temperature == pytest.approx(1.0, abs=0.15)
 
 
+def test_default_timestep_conserves_energy_hot_and_dense(tmp_path):
+    """rho = 1.8, T = 15 (the campaign's hottest state): the default dt conserves E, the
+    standard 0.005 does not. Seed 1 also places two particles almost on top of each other,
+    which the push-off minimisation has to separate."""
+    state = StatePoint("LJ", 1.8, 15.0, n_particles=300)
+    kwargs = {"equilibration_time": 1.0, "production_time": 3.0, "seed": 1, "progress": False}
+    good = simulate(state, tmp_path / "default", **kwargs)
+    assert good.dt == default_timestep(state) < 0.002
+    assert good.energy_drift < 1e-4
+    bad = simulate(state, tmp_path / "large", dt=0.005, **kwargs)
+    assert bad.energy_drift > 1e-3
+
+
 def test_same_seed_same_trajectory(tmp_path):
     kwargs = {"equilibration_time": 0.5, "production_time": 0.5, "block_time": 0.25}
     state = StatePoint("WCA", 1.2, 1.0, n_particles=200)

@@ -106,7 +106,11 @@ def default_timestep(state: StatePoint) -> float:
     Measured relative drift (linear fit, 50 tau of NVE, N = 1200 / 1800, see
     ``energy_drift``): LJ rho = 1.2: T = 0.45: 3.0e-5, T = 1: 6.0e-5, T = 4: 8.1e-5 (1.8e-4
     with dt = 0.005); LJ rho = 1.8: T = 3: 5.9e-5, T = 15: 1.8e-5 (1.4e-4 with dt = 0.0025);
-    WCA rho = 1.8, T = 15: 3.7e-5. These are upper bounds set by the fluctuations of E.
+    WCA rho = 1.8, T = 15: 3.7e-5; LJ rho = 1.2, T = 2, 100 tau: 2.4e-4, i.e. 3.9e-4 eps_AA
+    per particle, large relative to |E| = 1.64 only because E crosses zero near T = 2.5.
+    What remains at dt = 0.005 is a slow random walk of E (the force of the shifted, not
+    shifted-force, potential jumps at the cutoff), negligible for the temperature:
+    dT ~ dE / c_v ~ 1e-4.
     """
     scale = min(1.0, math.sqrt(_T_REFERENCE / state.temperature))
     scale *= min(1.0, (_RHO_REFERENCE / state.density) ** (1.0 / 3.0))

@@ -27,8 +27,8 @@ from supercooled.systems import PAIRS, StatePoint
 
 _MPI_LIBRARY = "libmpi.so.12"
 _mpi_loaded = False
-#: soft-sphere prefactor A of V = A [1 + cos(pi r / r_c)] used to push overlapping particles apart
-_PUSH_OFF_PREFACTOR = 50.0
+#: stiffness k of the harmonic push-off V = k (sigma_ab - r)^2 that separates random particles
+_PUSH_OFF_STIFFNESS = 50.0
 _TYPE_INDEX = {"A": 1, "B": 2}
 
 
@@ -145,17 +145,19 @@ class LammpsEngine(Engine):
         self._needs_setup = True
 
     def _push_off(self) -> None:
-        """Remove overlaps of the random insertion with a finite soft-sphere potential.
+        """Remove overlaps of the random insertion with a finite harmonic repulsion.
 
-        V_ab(r) = A [1 + cos(pi r / sigma_ab)] is finite at r = 0, so conjugate gradients
-        converge from any configuration; the LJ minimisation that follows then starts from
-        pair distances near sigma_ab instead of r -> 0, where LJ forces overflow.
+        V_ab(r) = k (sigma_ab - r)^2 for r < sigma_ab is finite at r = 0 and its force
+        2 k (sigma_ab - r) is largest there, so conjugate gradients separate even nearly
+        coincident particles (a cosine soft sphere has zero force at r = 0 and leaves such pairs
+        stuck, after which the LJ r^-12 overflows). The LJ minimisation that follows starts
+        from pair distances near sigma_ab.
         """
         potentials = self.state.potentials()
-        lines = [f"pair_style soft {max(p.sigma for p in potentials.values())!r}"]
+        lines = ["pair_style harmonic/cut"]
         for pair in PAIRS:
             i, j = _TYPE_INDEX[pair[0]], _TYPE_INDEX[pair[1]]
-            lines.append(f"pair_coeff {i} {j} {_PUSH_OFF_PREFACTOR!r} {potentials[pair].sigma!r}")
+            lines.append(f"pair_coeff {i} {j} {_PUSH_OFF_STIFFNESS!r} {potentials[pair].sigma!r}")
         lines += ["min_style cg", "minimize 0.0 1.0e-6 1000 10000"]
         self.lmp.commands_list(lines)
 
