@@ -3,8 +3,8 @@
 :func:`simulate` runs the paper's protocol for a :class:`~supercooled.systems.StatePoint`:
 
 1. exactly N_A = 0.8 N particles of type A (tags 1 ... N_A) and N_B of type B are inserted at
-   uniformly random positions (seeded), overlaps are removed by minimising a soft-sphere
-   energy and then the LJ/WCA energy (conjugate gradients);
+   uniformly random positions (seeded), overlaps are removed by minimising a harmonic
+   repulsion and then the LJ/WCA energy (conjugate gradients);
 2. velocities are drawn from the Maxwell–Boltzmann distribution at T with zero total momentum;
 3. equilibration for ``equilibration_time`` with a Nose–Hoover thermostat (NVT, damping time
    100 dt);
@@ -17,7 +17,8 @@ Run directory ``out_dir/``:
 - ``thermo.csv``: columns step, time, temperature, potential_energy, kinetic_energy,
   total_energy, pressure, phase; energies per particle; ``step``/``time`` count from the
   start of production (negative during equilibration), ``phase`` is ``equilibration`` or
-  ``production``;
+  ``production``; 100 rows over the equilibration, and in production one row at every frame
+  plus 20 evenly spaced rows per block;
 - ``run.json``: every setting and result (:class:`RunResult`), written when the run is done;
 - while running: ``checkpoint_<step>.restart`` (engine state) and ``checkpoint.json`` (which
   restart file is current, where the run is and how many frames and log rows belong to that
@@ -36,7 +37,7 @@ rounded up to a whole number of blocks.
 
 Checkpoints: the engine state is written at the end of equilibration chunks and at block
 starts in production, at most every :data:`CHECKPOINT_WALL_SECONDS` of wall time (serial
-runs; every block with MPI, whose ranks must agree without a clock). With ``resume=True``, a
+runs; at every such point with MPI, whose ranks must agree without a shared clock). With ``resume=True``, a
 directory holding a finished ``run.json`` with the same settings is returned as is, and one
 holding a checkpoint continues from it (the GSD file and the log are cut back to the
 checkpoint first).
