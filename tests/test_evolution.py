@@ -136,7 +136,7 @@ def test_fitting_mct_own_F_s_recovers_mct_memory():
                                    k_p, 1.0, coupling="self")
     np.testing.assert_allclose(problem.omega2, peak.omega2)
     result = evolution.fit_memory(
-        problem, evolution.FitSettings(n_exp=2, seed=0, popsize=13, max_generations=700,
+        problem, evolution.FitSettings(n_exp=2, seed=0, popsize=13, max_generations=600,
                                        target_loss=1e-9, progress=False),
         start=evolution.heuristic_start(problem, 2), solver_settings=settings)
     assert result.r2 > 0.9999

@@ -96,6 +96,7 @@ class FitResult:
     stop_reason: str
     settings: FitSettings
     history: list = field(default_factory=list)
+    cpu_time: float = float("nan")  # CPU seconds of this process: the one-core cost
 
     def memory(self, t) -> np.ndarray:
         """The fitted memory matrix M(t) (n_t, 2, 2)."""
@@ -257,7 +258,7 @@ def fit_memory(problem: memory.MemoryProblem, settings: FitSettings | None = Non
     es = cma.CMAEvolutionStrategy(z0, settings.sigma0, options)
     best_z, best_loss = z0, float(objective(z0[None])[0])
     history, stop_reason = [best_loss], "budget (generations)"
-    start_time = time.perf_counter()
+    start_time, start_cpu = time.perf_counter(), time.process_time()
     bar = tqdm(total=int(settings.max_generations), disable=not settings.progress,
                desc=f"CMA-ES {problem.label}", leave=False)
     while best_loss >= settings.target_loss:
@@ -281,21 +282,22 @@ def fit_memory(problem: memory.MemoryProblem, settings: FitSettings | None = Non
     else:
         stop_reason = "target loss reached"
     bar.close()
-    wall = time.perf_counter() - start_time
+    wall, cpu = time.perf_counter() - start_time, time.process_time() - start_cpu
     theta = memory.canonical_order(memory.to_physical(best_z, n_exp), n_exp)
     misfit, penalty = objective.terms(theta[None])
     fitted = objective.simulate(theta[None])[0]
     return FitResult(problem, n_exp, theta, float(misfit[0] + penalty[0]), float(misfit[0]),
                      r_squared(problem.target, fitted), fitted, len(history) - 1,
-                     objective.evaluations, wall, stop_reason, settings, history)
+                     objective.evaluations, wall, stop_reason, settings, history, cpu)
 
 
 # --- library states, the results table -------------------------------------------------
 
 #: Columns of data/results/memory_fits.csv before the parameter columns.
 RESULT_COLUMNS = ("state", "interaction", "density", "temperature", "equilibrated", "n_exp",
-                  "coupling", "dynamics", "start", "loss", "misfit", "r2", "wall_time", "generations",
-                  "evaluations", "stop_reason", "seed", "sigma0", "lasso")
+                  "coupling", "dynamics", "start", "loss", "misfit", "r2", "wall_time",
+                  "cpu_time", "generations", "evaluations", "stop_reason", "seed", "sigma0",
+                  "lasso")
 MAX_N_EXP = 3
 
 
@@ -419,7 +421,8 @@ def result_row(result: FitResult) -> dict:
         "dynamics": result.problem.dynamics,
         "start": getattr(result, "start", "given"),
         "loss": result.loss, "misfit": result.misfit, "r2": result.r2,
-        "wall_time": result.wall_time, "generations": result.generations,
+        "wall_time": result.wall_time, "cpu_time": result.cpu_time,
+        "generations": result.generations,
         "evaluations": result.evaluations, "stop_reason": result.stop_reason,
         "seed": result.settings.seed, "sigma0": result.settings.sigma0,
         "lasso": result.settings.lasso,
@@ -435,27 +438,37 @@ def theta_from_row(row, n_exp: int | None = None) -> np.ndarray:
     return np.array([float(row[name]) for name in memory.parameter_names(n_exp)])
 
 
-def fit_plan(library, *, n_exps=(1, 2, 3), all_n_exp: int = 2) -> list[tuple[int, int]]:
-    """(state index, N_exp) pairs: every equilibrated state with ``all_n_exp``, and every
-    state of one series per interaction (the density with most equilibrated states) with
-    each of ``n_exps``."""
+def fit_plan(library, *, n_exps=(1, 2, 3), all_n_exp: int = 2,
+             series_density: float | None = None) -> list[tuple[int, int]]:
+    """(state index, N_exp) pairs: every state of one series per interaction with each of
+    ``n_exps``, then every other equilibrated state with ``all_n_exp``. The series is the
+    ``series_density`` one where it has states, else the density with most equilibrated
+    states. Series come first so that an interrupted run already has the N_exp comparison."""
     inter = np.asarray(library["interaction"]).astype(str)
     dens = np.asarray(library["density"], dtype=float)
-    equil = np.asarray(library["equilibrated"], dtype=bool) if "equilibrated" in library \
+    temps = np.asarray(library["temperature"], dtype=float)
+    equil = np.asarray(library["equilibrated"], dtype=bool) if "equilibrated" in library.coords \
         else np.ones(inter.size, bool)
-    plan = [(int(i), all_n_exp) for i in np.flatnonzero(equil)]
+    plan = []
     for interaction in np.unique(inter):
         mask = (inter == interaction) & equil
         if not mask.any():
             continue
         values, counts = np.unique(dens[mask], return_counts=True)
-        series = np.flatnonzero(mask & (dens == values[np.argmax(counts)]))
-        plan += [(int(i), n) for n in n_exps if n != all_n_exp for i in series]
+        chosen = values[np.argmax(counts)]
+        if series_density is not None and np.any(np.isclose(values, series_density)):
+            chosen = values[np.isclose(values, series_density)][0]
+        series = np.flatnonzero(mask & (dens == chosen))
+        series = series[np.argsort(temps[series])]
+        plan += [(int(i), n) for i in series for n in sorted(set(n_exps) | {all_n_exp})]
+    in_plan = {i for i, _ in plan}
+    plan += [(int(i), all_n_exp) for i in np.flatnonzero(equil) if int(i) not in in_plan]
     return plan
 
 
 def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps=(1, 2, 3),
-                start: str = "mct", coupling: str = "paper", dynamics: str = "brownian",
+                series_density: float | None = 1.2, start: str = "mct",
+                coupling: str = "paper", dynamics: str = "brownian",
                 resume: bool = True, progress: bool = True):
     """Fit the states of :func:`fit_plan` and write the table ``out_csv`` after every fit.
 
@@ -474,7 +487,8 @@ def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps
     table = pd.read_csv(out_csv) if resume and out_csv.exists() else pd.DataFrame()
     key_columns = ["state", "n_exp", "coupling", "dynamics"]
     done = set(map(tuple, table[key_columns].astype(str).values)) if len(table) else set()
-    plan = fit_plan(library, n_exps=n_exps, all_n_exp=settings.n_exp)
+    plan = fit_plan(library, n_exps=n_exps, all_n_exp=settings.n_exp,
+                    series_density=series_density)
     for index, n_exp in tqdm(plan, desc="memory fits", disable=not progress):
         state = library.isel(state=index)
         label = memory.MemoryProblem.from_state(state).label
