@@ -262,8 +262,9 @@ class _Plan:
 
     @property
     def thermostat(self) -> dict:
+        # LAMMPS fix nvt: a chain of 3 thermostats; HOOMD-blue MTTK: a single one
         return {"kind": "Nose-Hoover", "ensemble": "NVT", "damping_time": self.damping_time,
-                "chain_length": 3}
+                "chain_length": 3 if self.engine == "lammps" else 1}
 
     @property
     def settings(self) -> dict:
