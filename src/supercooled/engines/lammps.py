@@ -30,6 +30,9 @@ _mpi_loaded = False
 #: stiffness k of the harmonic push-off V = k (sigma_ab - r)^2 that separates random particles
 _PUSH_OFF_STIFFNESS = 50.0
 _TYPE_INDEX = {"A": 1, "B": 2}
+#: minimised U/N above which a near-coincident pair must have survived (inherent states at
+#: rho = 1.8: LJ 3.5, WCA 14; one pair left at r ~ 1e-2 sigma adds ~1e20)
+_MAX_MINIMISED_ENERGY = 1.0e3
 
 
 def _mpi_candidates() -> list[Path]:
@@ -136,8 +139,13 @@ class LammpsEngine(Engine):
         self._settings()
         self._push_off()
         self.lmp.commands_list(pair_commands(state))
+        self.lmp.commands_list(["min_style cg", "minimize 1.0e-8 1.0e-8 2000 20000"])
+        energy = self.thermo()["potential_energy"]
+        if not np.isfinite(energy) or energy > _MAX_MINIMISED_ENERGY:
+            # an overlap survived: integrating would blow the box apart ("Lost atoms")
+            raise RuntimeError(f"energy minimisation left overlapping particles "
+                               f"(U/N = {energy:.3g} eps_AA); try another seed")
         self.lmp.commands_list([
-            "min_style cg", "minimize 1.0e-8 1.0e-8 2000 20000",
             f"velocity all create {state.temperature!r} {int(velocity_seed)} "
             "dist gaussian mom yes rot no loop geom",
             "reset_timestep 0",
