@@ -175,20 +175,25 @@ def design(ds, states=None) -> Design:
     return Design(x[keep], y[keep], mask[keep], ids[keep])
 
 
+#: Smallest standard deviation used to standardise a feature (in the feature's units).
+MIN_STD = 0.02
+
+
 @dataclass
 class Scaler:
-    """Standardisation z = (x - mean) / std with training statistics (std 0 -> 1)."""
+    """Standardisation z = (x - mean) / max(std, MIN_STD) with training statistics."""
 
     mean: np.ndarray
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> Scaler:
+    def fit(cls, x: np.ndarray, min_std: float = MIN_STD) -> Scaler:
         mean = x.mean(axis=0)
-        std = x.std(axis=0)
-        # A constant feature (one interaction only, S at large k) carries no information:
-        # dividing by 1 keeps it finite instead of blowing up.
-        std = np.where(std > 1e-12, std, 1.0)
+        # S(k) at large k hardly varies between states (std ~ 1e-3, the size of its statistical
+        # noise): dividing by that would turn noise, or a user's extrapolated tail, into
+        # z-scores of several units. The floor (0.02, a typical error of a measured S(k))
+        # keeps such features quiet; constant features (one interaction only) become 0.
+        std = np.maximum(x.std(axis=0), min_std)
         return cls(mean, std)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
