@@ -26,6 +26,13 @@ multi-component frequency matrix and fits a memory for each of the three pairs A
   diagonal memory (the AB memory is ignored, set to zero, when the equation is solved); the
   two species decouple. Use it to check how much of a fit relies on the effective coupling.
 
+Dynamics. ``dynamics="brownian"`` (default) is eq. 5 as the paper writes it, first order.
+It starts every correlator with a finite slope dF/dt(0) = -Omega^2 F(0), whereas Newtonian
+MD gives F_s(t) ~ F_s(0) (1 - k_p^2 T t^2 / 2): on MD data its loss levels off far above the
+noise (chapter 07 measures it). ``dynamics="newtonian"`` solves d^2F/dt^2 + Omega^2 F +
+int M F' = 0 with F'(0) = 0, which with ``coupling="self"`` is the exact Mori-Zwanzig
+equation of the self functions (Omega_s^2 = k_p^2 T / m).
+
 The memory function (eq. 6), for each pair ab,
 
     M_ab(t) = c_ab + sum_{i=1..N_exp} w_i,ab [ (1 - a_i,ab) exp(-(t / tau_i,ab)^b_i,ab) + a_i,ab ],
