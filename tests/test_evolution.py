@@ -197,3 +197,20 @@ def test_fit_memory_command_writes_a_row_and_rejects_bad_input(tmp_path, capsys)
         argv = ["fit-memory", "--library", str(tmp_path)] + [x for kv in args.items() for x in kv]
         assert main(argv + ["--quiet"]) == 2
         assert "supercooled: error:" in capsys.readouterr().err
+
+
+def test_fit_plan_series_first_then_every_equilibrated_state():
+    import xarray as xr
+
+    inter = ["LJ", "LJ", "LJ", "WCA", "WCA", "LJ"]
+    dens = [1.2, 1.2, 1.4, 1.2, 1.2, 1.2]
+    temps = [0.8, 0.6, 1.0, 0.7, 0.9, 0.5]
+    equil = [1, 1, 1, 1, 1, 0]  # the aged LJ state is never fitted
+    lib = xr.Dataset(coords={"interaction": ("state", inter), "density": ("state", dens),
+                             "temperature": ("state", temps), "equilibrated": ("state", equil)})
+    plan = evolution.fit_plan(lib, series_density=1.2)
+    # LJ series at rho = 1.2 (ascending T), all N_exp; then WCA; then the rest with N_exp = 2
+    assert plan[:6] == [(1, 1), (1, 2), (1, 3), (0, 1), (0, 2), (0, 3)]
+    assert plan[6:12] == [(3, 1), (3, 2), (3, 3), (4, 1), (4, 2), (4, 3)]
+    assert plan[12:] == [(2, 2)]
+    assert all(i != 5 for i, _ in plan)
