@@ -165,3 +165,17 @@ def test_bad_input():
         self_correlations(np.zeros((5, 10, 3)), steps, np.zeros(10, int), 7.0)
     with pytest.raises(SupercooledError, match="two frames"):
         block_starts([0])
+
+
+def test_density_scaling_exponent_recovers_known_gamma():
+    from supercooled.dynamics import density_scaling_exponent
+
+    rng = np.random.default_rng(3)
+    density = np.repeat([1.2, 1.4, 1.6, 1.8], 6)
+    temperature = np.concatenate([np.linspace(0.5, 2.0, 6) * (r / 1.2) ** 4.3 for r in (1.2, 1.4, 1.6, 1.8)])
+    scaled = density**4.3 / temperature
+    reduced = 0.1 * np.exp(0.4 * scaled**1.5) * np.exp(rng.normal(0, 0.01, scaled.size))
+    tau = reduced / (np.cbrt(density) * np.sqrt(temperature))
+    gamma, residuals = density_scaling_exponent(density, temperature, tau)
+    assert gamma == pytest.approx(4.3, abs=0.1)
+    assert residuals.min() < 0.1 * residuals.max()

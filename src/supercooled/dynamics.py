@@ -326,3 +326,36 @@ def diffusion_coefficient(msd_values, time_grid=TIME_GRID, *, min_msd: float = 1
         return float("nan")
     slope, _ = np.polyfit(time_grid[use], msd_values[use], 1)
     return float(slope / 6.0)
+
+
+def density_scaling_collapse(density, temperature, tau, gamma: float):
+    """Scaling variable Gamma = rho^gamma / T for each state, and ln of the reduced tau_alpha.
+
+    Under density scaling the dynamics depend on rho and T only through rho^gamma / T when
+    time is measured in the density- and temperature-reduced unit
+    t_0 = rho^(-1/3) sqrt(m / (k_B T)) (the mean interparticle distance over the thermal
+    velocity), so ln(tau_alpha / t_0) = ln(tau_alpha rho^(1/3) T^(1/2)) of all densities
+    falls on one curve when plotted against Gamma (m = 1).
+    """
+    density, temperature, tau = (np.asarray(a, dtype=float) for a in (density, temperature, tau))
+    return density**gamma / temperature, np.log(tau * np.cbrt(density) * np.sqrt(temperature))
+
+
+def density_scaling_exponent(density, temperature, tau, gammas=None, degree: int = 3) -> tuple[float, np.ndarray]:
+    """The exponent gamma that best collapses tau_alpha(rho, T) onto one curve of rho^gamma / T.
+
+    For each trial gamma, ln of the reduced tau_alpha (:func:`density_scaling_collapse`) is fitted by a polynomial of ``degree`` in ln(rho^gamma / T)
+    over all finite states; the gamma with the smallest mean squared residual wins. Returns
+    (gamma, residuals for every trial gamma). Needs states at two densities or more.
+    """
+    density, temperature, tau = (np.asarray(a, dtype=float) for a in (density, temperature, tau))
+    keep = np.isfinite(tau) & (tau > 0)
+    if len(np.unique(density[keep])) < 2 or keep.sum() <= degree + 1:
+        raise SupercooledError("density scaling needs finite tau_alpha at two densities or more")
+    gammas = np.linspace(2.0, 8.0, 121) if gammas is None else np.asarray(gammas, dtype=float)
+    residuals = np.empty(len(gammas))
+    for i, gamma in enumerate(gammas):
+        x, y = density_scaling_collapse(density[keep], temperature[keep], tau[keep], gamma)
+        coefficients = np.polyfit(np.log(x), y, degree)
+        residuals[i] = np.mean((np.polyval(coefficients, np.log(x)) - y) ** 2)
+    return float(gammas[np.argmin(residuals)]), residuals

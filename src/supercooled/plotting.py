@@ -98,3 +98,59 @@ def plot_state_map(library, ax=None, **kwargs):
     ax.set_xlabel(r"density $\rho$ [$\sigma_{AA}^{-3}$]")
     ax.set_ylabel(r"temperature $T$ [$\epsilon_{AA}/k_B$]")
     return ax
+
+
+def _equilibrated(library):
+    keep = (library["equilibrated"].values.astype(int) == 1) & \
+        (library["crystallized"].values.astype(int) == 0)
+    return library.isel(state=np.flatnonzero(keep))
+
+
+def plot_tau_map(library, ax=None, **kwargs):
+    """Equilibrated states in the (density, temperature) plane, coloured by log10 tau_alpha."""
+    ax = _axes(ax)
+    part = _equilibrated(library)
+    markers = {"LJ": "o", "WCA": "s"}
+    tau = part["tau_alpha"].values.astype(float)
+    from matplotlib.colors import Normalize
+
+    norm = Normalize(np.nanmin(np.log10(tau)), np.nanmax(np.log10(tau)))
+    for interaction in sorted(set(part["interaction"].values.tolist())):
+        mask = part["interaction"].values == interaction
+        # LJ and WCA share densities: offset WCA slightly so both stay visible.
+        shift = 0.015 if interaction == "WCA" else -0.015
+        points = ax.scatter(part["density"].values[mask].astype(float) + shift,
+                            part["temperature"].values[mask].astype(float),
+                            c=np.log10(tau[mask]), norm=norm, cmap="viridis",
+                            marker=markers.get(interaction, "D"), edgecolor="k", linewidth=0.4,
+                            label=interaction, **kwargs)
+    ax.figure.colorbar(points, ax=ax, label=r"$\log_{10}(\tau_\alpha / \tau)$")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"density $\rho$ [$\sigma_{AA}^{-3}$]")
+    ax.set_ylabel(r"temperature $T$ [$\epsilon_{AA}/k_B$]")
+    return ax
+
+
+def plot_density_scaling(library, interaction: str, gamma: float, ax=None, **kwargs):
+    """Reduced tau_alpha of every density against rho^gamma / T: one curve if density scaling holds.
+
+    The reduced time unit is rho^(-1/3) T^(-1/2) (see :func:`supercooled.dynamics.density_scaling_collapse`).
+    """
+    from supercooled.dynamics import density_scaling_collapse
+
+    ax = _axes(ax)
+    part = _equilibrated(library)
+    part = part.isel(state=np.flatnonzero(part["interaction"].values == interaction))
+    for i, rho in enumerate(sorted(set(part["density"].values.astype(float).tolist()))):
+        mask = part["density"].values.astype(float) == rho
+        x, log_tau = density_scaling_collapse(rho, part["temperature"].values[mask],
+                                              part["tau_alpha"].values[mask], gamma)
+        order = np.argsort(x)
+        ax.semilogy(x[order], np.exp(log_tau[order]), "o-", color=f"C{i}",
+                    label=rf"$\rho = {rho:.1f}$", **kwargs)
+    ax.set_xscale("log")
+    ax.set_xlabel(rf"$\rho^{{\gamma}} / T$ with $\gamma = {gamma:.2f}$ [$\sigma_{{AA}}^{{-3\gamma}} k_B / \epsilon_{{AA}}$]")
+    ax.set_ylabel(r"reduced relaxation time $\tau_\alpha \rho^{1/3} T^{1/2}$ [dimensionless]")
+    ax.set_title(f"{interaction}: density scaling")
+    ax.legend(fontsize="small")
+    return ax
