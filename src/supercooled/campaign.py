@@ -392,7 +392,7 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
         return counts | {"pending": 0}
 
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                  processes=True, dashboard_address=None)
+                                                  processes=True, dashboard_address=":0")
     client = Client(scheduler or cluster)
     n_slots = workers if not scheduler else max(1, len(client.scheduler_info()["workers"]))
     bar = tqdm(total=len(todo), desc="states", unit="state", disable=not progress)
