@@ -181,6 +181,20 @@ def test_identical_species_mixture_reproduces_one_component_plateaus():
         np.testing.assert_allclose(two.f_s, np.repeat(one.f_s, 2, axis=1), atol=1e-8)
 
 
+def test_dilute_species_is_a_tagged_particle():
+    # A species of a different size at vanishing concentration x_B: its collective plateau
+    # F_BB / S_BB is the tagged-particle f_s^B, and the solvent is the one-component liquid.
+    # This checks the asymmetric vertex and the 1/x_b of the kernel (errors are O(x_B)).
+    x_b = 1e-5
+    mixture = mct.binary_hard_sphere_system(0.53, (1 - x_b, x_b), size_ratio=0.8)
+    plateau = mct.nonergodicity_parameters(mixture, tagged=True)
+    assert plateau.glass
+    np.testing.assert_allclose(plateau.F[:, 1, 1] / mixture.S[:, 1, 1], plateau.f_s[:, 1],
+                               atol=1e-5)
+    one = mct.nonergodicity_parameters(mct.hard_sphere_system(0.53))
+    np.testing.assert_allclose(plateau.F[:, 0, 0] / (1 - x_b), one.F[:, 0, 0], atol=5e-4)
+
+
 def test_identical_species_mixture_reproduces_one_component_dynamics():
     eta = 0.505
     one = mct.solve_mct(mct.hard_sphere_system(eta), settings=FAST)
