@@ -195,6 +195,7 @@ def test_dilute_species_is_a_tagged_particle():
     np.testing.assert_allclose(plateau.F[:, 0, 0] / (1 - x_b), one.F[:, 0, 0], atol=5e-4)
 
 
+@pytest.mark.slow
 def test_identical_species_mixture_reproduces_one_component_dynamics():
     eta = 0.505
     one = mct.solve_mct(mct.hard_sphere_system(eta), settings=FAST)
@@ -216,6 +217,7 @@ def test_newtonian_and_brownian_share_the_plateau():
         assert np.all(sol.phi_s[0] == 1.0)
 
 
+@pytest.mark.slow
 def test_mct_dynamics_invariant_under_refinement():
     system = mct.hard_sphere_system(0.50)   # liquid, two-step decay
     grid = TIME_GRID[TIME_GRID < 50]
@@ -250,6 +252,7 @@ def eta_of_T(t):
 HS_DENSITY = 6 * 0.515912 / np.pi
 
 
+@pytest.mark.slow
 def test_critical_temperature_from_a_bracketing_series():
     temps = np.array([0.9, 0.95, 1.05, 1.1, 1.2])
     result = mct.critical_temperature_from_series(temps, _hard_sphere_family(temps, eta_of_T),
@@ -282,6 +285,7 @@ def _library(temps, interaction="LJ", density=HS_DENSITY):
     return xr.concat(states, dim="state")
 
 
+@pytest.mark.slow
 def test_critical_temperature_from_library_and_table(tmp_path):
     ds = _library(np.array([0.9, 1.05, 1.2]))
     result = mct.critical_temperature(ds, "lj", HS_DENSITY, tolerance=1e-3)
@@ -328,6 +332,7 @@ def test_command_line(capsys):
 # ------------------------------------------------------------------------------- at k_p
 
 
+@pytest.mark.slow
 def test_tagged_memory_at_kp_reproduces_fs_through_the_paper_equation():
     # The documented normalisation: with Brownian MCT (friction 1), solving eq. (5)
     # F' + Omega^2 F + int M F' = 0 with MCT's tagged memory at k_p gives MCT's F_s.
