@@ -551,7 +551,16 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
     for event in log:
         events[event["event"]] = events.get(event["event"], 0) + 1
     core_seconds = sum(e.get("wall_time", 0.0) for e in log)
-    dropped = [e for e in log if e["event"] in ("dropped", "failed", "skipped")]
+    in_library = set(table["file"]) if len(table) else set()
+
+    def still_missing(event):  # a failure later redone successfully is not listed
+        from supercooled.library import state_filename
+
+        name = state_filename(event["interaction"], event["density"],
+                              event["temperature_target"], bool(event["equilibrated"]))
+        return name not in in_library
+
+    dropped = [e for e in log if e["event"] in ("dropped", "failed", "skipped") and still_missing(e)]
     lines = [
         "# The state-point library",
         "",
@@ -567,16 +576,25 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
         f"({int(table['equilibrated'].sum()) if len(table) else 0} equilibrated, "
         f"{int((table['equilibrated'] == 0).sum()) if len(table) else 0} aged glasses).",
         f"- Compute spent (sum of per-state wall times, reruns included): {core_seconds / 3600:.2f} core-hours.",
-        "- Events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) + ".",
+        "- Events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) + ". "
+        "A 'rerun' is a state whose production turned out shorter than 20 measured tau_alpha; "
+        "failures that a later attempt redid are not listed below.",
         "",
     ]
     if dropped:
         lines += ["## States dropped, failed or skipped", ""]
         for e in dropped:
-            why = e.get("reason") or e.get("error", "")
+            why = (e.get("reason") or e.get("error", "")).splitlines()[0]
             lines.append(f"- {e['event']}: {e['interaction']} rho={e['density']} "
                          f"T={e['temperature_target']} (equilibrated={e['equilibrated']}): {why}")
         lines.append("")
+    pending = pending_states(load_campaign(config), library) if Path(config).is_file() else []
+    if pending:
+        lines += [f"## Not yet simulated ({len(pending)} states of `{config}`)", "",
+                  "The campaign stopped with the session; rerunning its command continues it. "
+                  "Colder temperatures of a series are skipped once it passes tau_alpha_max.", ""]
+        lines += [", ".join(f"{s.interaction} rho={s.density} T={s.temperature}"
+                            + ("" if s.equilibrated else " (aged)") for s in pending), ""]
     if len(table):
         lines += ["## States", "", table.drop(columns="file").to_markdown(index=False, floatfmt=".4g"), ""]
     path = library / "README.md"
