@@ -385,8 +385,8 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
               for key, specs in campaign.series.items()}
     for progress_ in series.values():
         _stop_if_too_slow(progress_, settings)
-    aged = [s for s in campaign.aged if not (library / s.filename).exists()]
-    todo = [s for s in pending_states(campaign, library)]
+    todo = pending_states(campaign, library)
+    aged = [s for s in todo if not s.equilibrated]
     counts = {"done": 0, "dropped": 0, "failed": 0, "skipped": 0}
     if not todo:
         return counts | {"pending": 0}
@@ -409,7 +409,7 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
                 future = client.submit(run_state, spec, lengths, seed, str(scratch), str(library),
                                        settings["production_tau_alpha"], settings["max_time"],
                                        settings["keep_trajectories"], pure=False)
-                future.spec, future.lengths = spec, lengths
+                future.spec = spec
                 futures.add(future)
                 in_flight.add(spec)
                 if spec in aged:
