@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 import tomllib
@@ -272,7 +271,7 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
     already hit ``max_time``. Runs on a dask worker. Returns a summary dict with ``accepted``;
     raises on failure (the client logs it).
     """
-    from supercooled.library import read_state
+    from supercooled.library import read_state, write_state
     from supercooled.md import simulate
     from supercooled.measure import measure_run
 
@@ -302,18 +301,10 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
         long_enough = math.isfinite(tau) and lengths[1] >= 0.95 * production_tau_alpha * tau
         summary["accepted"] = (not spec.equilibrated) or long_enough or lengths[1] >= max_time
         if summary["accepted"]:
-            _install(measured, Path(library) / spec.filename)
+            write_state(data, Path(library) / spec.filename)  # atomic: temp file, then rename
     if not keep_trajectory:
         shutil.rmtree(run_dir, ignore_errors=True)
     return summary | {"wall_time": time.time() - start}
-
-
-def _install(source: Path, target: Path) -> None:
-    """Copy into the library atomically: a temporary name in the same folder, then rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
 
 
 # --------------------------------------------------------------------------- the client loop
