@@ -130,8 +130,15 @@ def test_tiny_campaign_on_two_workers_and_a_failing_state(tmp_path):
 
 @pytest.mark.slow
 def test_killed_campaign_resumes_with_every_state_once(tmp_path):
+    # One large state (2000 particles, 60 tau) among tiny ones: the cheapest-first scheduler
+    # starts it only when a tiny state has finished, so it is still running when the first
+    # file appears, however fast the machine (it takes thousands of times the 0.1 s poll).
+    big = '\n[[series]]\ninteraction = "WCA"\ndensity = 1.4\nn_particles = 2000\ntemperatures = [3.0]\n'
+    text = TINY.replace("min_production_time = 4.0", "min_production_time = 40.0") \
+        .replace("min_equilibration_time = 2.0", "min_equilibration_time = 20.0") \
+        .replace("max_time = 6.0", "max_time = 60.0") + big
     config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
+    config.write_text(text)
     library = tmp_path / "library"
     command = [sys.executable, "-m", "supercooled.cli", "campaign", str(config),
                "--library", str(library), "--workers", "2"]
@@ -139,11 +146,11 @@ def test_killed_campaign_resumes_with_every_state_once(tmp_path):
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and not list(library.glob("*.nc")):
-        time.sleep(0.5)
+        time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)  # the client and its workers, mid-campaign
     process.wait()
     first = {p.name for p in library.glob("*.nc")}
-    assert 1 <= len(first) < 4
+    assert 1 <= len(first) and "WCA_rho1.400_T3.0000.nc" not in first
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     camp = cp.load_campaign(config)
     assert {p.name for p in library.glob("*.nc")} == {s.filename for s in camp.states}
