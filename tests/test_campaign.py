@@ -159,3 +159,22 @@ def test_killed_campaign_resumes_with_every_state_once(tmp_path):
     assert not [p for p in library.iterdir() if p.name.endswith(".tmp")]
     result = subprocess.run(command, check=True, capture_output=True, text=True)
     assert "nothing left to do" in result.stdout
+
+
+def test_restart_keeps_the_longer_lengths_of_a_logged_too_short_run(tmp_path):
+    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    library = tmp_path / "library"
+    library.mkdir()
+    spec = camp.series[("LJ", 1.2)][0]
+    cp._Log(library).write("rerun", spec, tau_alpha=5.0, production_time=4.0)
+    cp._Log(library).write("rerun", spec, tau_alpha=float("nan"), production_time=40.0)
+    series = {key: cp._SeriesProgress(specs, {}) for key, specs in camp.series.items()}
+    settings = camp.settings
+    fresh = cp.run_lengths(spec, settings["tau_estimate_safety"] * settings["first_tau_alpha_guess"],
+                           settings)
+    cp._restore_reruns(series, library, settings)
+    # The last record wins; a tau that never reached 1/e plans four times the production.
+    expected = cp.run_lengths(spec, 1.2 * 4.0 * 40.0 / settings["production_tau_alpha"], settings)
+    assert series[("LJ", 1.2)].override[spec] == expected != fresh
+    only_lj = {("LJ", 1.2): series[("LJ", 1.2)]}
+    assert cp._choose_next(only_lj, [], set(), set(), settings) == (spec, expected)

@@ -376,6 +376,7 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
               for key, specs in campaign.series.items()}
     for progress_ in series.values():
         _stop_if_too_slow(progress_, settings)
+    _restore_reruns(series, library, settings)
     todo = pending_states(campaign, library)
     aged = [s for s in todo if not s.equilibrated]
     counts = {"done": 0, "dropped": 0, "failed": 0, "skipped": 0}
@@ -430,6 +431,31 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     return counts | {"pending": len(pending_states(campaign, library)) - counts["skipped"]}
 
 
+def _restore_reruns(series, library: Path, settings) -> None:
+    """Give pending states the longer run lengths their logged too-short runs asked for.
+
+    A run judged too short for its measured tau_alpha is redone longer; that decision lives in
+    the client's memory, so without this a campaign restarted after a kill would repeat the
+    too-short run from the warmer states' estimate. The last such record of a state wins.
+    """
+    for record in read_log(library):
+        if record.get("event") != "rerun" or "production_time" not in record:
+            continue
+        progress_ = series.get((record["interaction"], round(record["density"], 6)))
+        spec = next((s for s in progress_.specs if s.temperature == record["temperature_target"]),
+                    None) if progress_ else None
+        if spec is not None and spec not in progress_.tau:
+            progress_.override[spec] = run_lengths(spec, _rerun_tau(record, settings), settings)
+
+
+def _rerun_tau(summary: dict, settings) -> float:
+    """The tau_alpha to plan the rerun of a too-short run with: 1.2 x the measured one."""
+    tau = summary.get("tau_alpha", math.nan)
+    if not math.isfinite(tau):  # phi_s never reached 1/e: at least four times longer
+        tau = 4.0 * summary["production_time"] / settings["production_tau_alpha"]
+    return 1.2 * tau
+
+
 def _choose_next(series, aged, in_flight, failed, settings):
     """The ready state with the smallest estimated cost, with its run lengths."""
     candidates = []
@@ -476,10 +502,7 @@ def _handle(future, spec, series, aged, attempts, failed, log, settings) -> str:
             log.write("failed", spec, error="still too short after two longer reruns", **summary)
             failed.add(spec)
             return "failed"
-        tau = summary["tau_alpha"]
-        if not math.isfinite(tau):  # phi_s never reached 1/e: at least four times longer
-            tau = 4.0 * summary["production_time"] / settings["production_tau_alpha"]
-        progress_.override[spec] = run_lengths(spec, 1.2 * tau, settings)
+        progress_.override[spec] = run_lengths(spec, _rerun_tau(summary, settings), settings)
         log.write("rerun", spec, reason="production shorter than the measured tau_alpha requires",
                   **summary)
         return "rerun"
