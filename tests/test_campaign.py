@@ -178,3 +178,26 @@ def test_restart_keeps_the_longer_lengths_of_a_logged_too_short_run(tmp_path):
     assert series[("LJ", 1.2)].override[spec] == expected != fresh
     only_lj = {("LJ", 1.2): series[("LJ", 1.2)]}
     assert cp._choose_next(only_lj, [], set(), set(), settings) == (spec, expected)
+
+
+def test_acceptance_needs_twenty_tau_and_no_ageing():
+    settings = cp.SETTINGS_DEFAULTS | {"max_time": 1000.0}
+    liquid = cp.StateSpec("LJ", 1.2, 0.5)
+    ok = {"tau_alpha": 10.0, "production_time": 200.0, "equilibration_time": 200.0,
+          "ageing_check": 0.05}
+    assert cp.acceptable(liquid, ok, settings)
+    assert not cp.acceptable(liquid, ok | {"production_time": 180.0}, settings)
+    assert not cp.acceptable(liquid, ok | {"tau_alpha": float("nan")}, settings)
+    assert cp.acceptable(liquid, ok | {"tau_alpha": 100.0, "production_time": 1000.0}, settings)
+    assert not cp.acceptable(liquid, ok | {"ageing_check": 0.2}, settings)
+    glass = cp.StateSpec("LJ", 1.2, 0.3, equilibrated=False, age_time=7.0, aged_production_time=9.0)
+    assert cp.acceptable(glass, ok | {"ageing_check": 0.5, "production_time": 9.0}, settings)
+
+
+def test_a_still_ageing_run_is_redone_with_a_longer_equilibration():
+    settings = cp.SETTINGS_DEFAULTS | {"max_time": 5000.0}
+    spec = cp.StateSpec("WCA", 1.4, 0.9942)
+    summary = {"tau_alpha": 40.0, "production_time": 1000.0, "equilibration_time": 1000.0}
+    # Long enough for its tau but ageing: the equilibration doubles, the production follows tau.
+    assert cp._rerun_lengths(spec, summary | {"ageing_check": 0.18}, settings) == (2000.0, 960.0)
+    assert cp._rerun_lengths(spec, summary | {"ageing_check": 0.05}, settings) == (960.0, 960.0)

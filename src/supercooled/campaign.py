@@ -17,7 +17,9 @@ be redone), and the run equilibrates for ``equilibration_tau_alpha`` (default 20
 produces for ``production_tau_alpha`` (default 20) times that estimate, within the minimum and
 maximum times of the configuration. After measuring, the estimate is checked: if the production
 was shorter than ``production_tau_alpha`` times the *measured* tau_alpha (or phi_s never decayed to
-1/e), the state is rerun with lengths from the measurement. A series stops once a state relaxes
+1/e), or if the two halves of its production disagree by more than ``max_ageing`` in phi_s
+(still ageing: equilibrated too briefly), the state is rerun with lengths from the
+measurement. A series stops once a state relaxes
 slower than ``tau_alpha_max``; colder temperatures of that series are recorded as skipped.
 
 Aged-glass states are quenched (started from a random configuration at the target temperature),
@@ -83,6 +85,9 @@ SETTINGS_DEFAULTS = {
     "first_tau_alpha_guess": 1.0,
     "tau_estimate_safety": 1.5,
     "keep_trajectories": False,
+    #: largest max_t |phi_s(first half) - phi_s(second half)| of an accepted equilibrated state;
+    #: the equilibrated states of the paper's library scatter between 0.006 and 0.10
+    "max_ageing": 0.15,
 }
 
 
@@ -261,15 +266,28 @@ def cost(spec: StateSpec, lengths: tuple[float, float]) -> float:
 # --------------------------------------------------------------------------- one state (runs on a worker)
 
 
-def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch: str,
-              library: str, production_tau_alpha: float, max_time: float,
-              keep_trajectory: bool = False) -> dict:
-    """Simulate and measure one state; put its file into the library if it is acceptable.
+def acceptable(spec: StateSpec, summary: dict, settings: dict) -> bool:
+    """Whether a measured, uncrystallised run may go into the library.
 
-    Acceptable: not crystallised and, for an equilibrated state, produced for at least
-    ``production_tau_alpha`` times its measured tau_alpha (5 % slack), unless the production
-    already hit ``max_time``. Runs on a dask worker. Returns a summary dict with ``accepted``;
-    raises on failure (the client logs it).
+    Aged glasses always (their ageing is the point). An equilibrated state needs a production
+    of at least ``production_tau_alpha`` times its measured tau_alpha (5 % slack) unless the
+    production already hit ``max_time``, and an ageing check (largest difference of phi_s
+    between the two halves of the production) of at most ``max_ageing``.
+    """
+    if not spec.equilibrated:
+        return True
+    tau, production = summary["tau_alpha"], summary["production_time"]
+    long_enough = (math.isfinite(tau) and production >= 0.95 * settings["production_tau_alpha"] * tau) \
+        or production >= settings["max_time"]
+    return long_enough and not _ageing(summary, settings)
+
+
+def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch: str,
+              library: str, settings: dict, keep_trajectory: bool = False) -> dict:
+    """Simulate and measure one state; put its file into the library if :func:`acceptable`.
+
+    Runs on a dask worker. Returns a summary dict with ``accepted``; raises on failure (the
+    client logs it).
     """
     from supercooled.library import read_state, write_state
     from supercooled.md import simulate
@@ -298,8 +316,7 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
                     "energy_drift": float(data.attrs["energy_drift"])}
         if "ageing_check" in data:
             summary["ageing_check"] = float(data["ageing_check"])
-        long_enough = math.isfinite(tau) and lengths[1] >= 0.95 * production_tau_alpha * tau
-        summary["accepted"] = (not spec.equilibrated) or long_enough or lengths[1] >= max_time
+        summary["accepted"] = acceptable(spec, summary, settings)
         if summary["accepted"]:
             write_state(data, Path(library) / spec.filename)  # atomic: temp file, then rename
     if not keep_trajectory:
@@ -399,8 +416,7 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
                 attempt = attempts.get(spec, 0)
                 seed = state_seed(spec, settings["seed"], attempt)
                 future = client.submit(run_state, spec, lengths, seed, str(scratch), str(library),
-                                       settings["production_tau_alpha"], settings["max_time"],
-                                       settings["keep_trajectories"], pure=False)
+                                       settings, settings["keep_trajectories"], pure=False)
                 future.spec = spec
                 futures.add(future)
                 in_flight.add(spec)
@@ -445,15 +461,27 @@ def _restore_reruns(series, library: Path, settings) -> None:
         spec = next((s for s in progress_.specs if s.temperature == record["temperature_target"]),
                     None) if progress_ else None
         if spec is not None and spec not in progress_.tau:
-            progress_.override[spec] = run_lengths(spec, _rerun_tau(record, settings), settings)
+            progress_.override[spec] = _rerun_lengths(spec, record, settings)
 
 
-def _rerun_tau(summary: dict, settings) -> float:
-    """The tau_alpha to plan the rerun of a too-short run with: 1.2 x the measured one."""
+def _ageing(summary: dict, settings) -> bool:
+    return summary.get("ageing_check", 0.0) > settings["max_ageing"]
+
+
+def _rerun_lengths(spec: StateSpec, summary: dict, settings) -> tuple[float, float]:
+    """Run lengths for redoing a rejected run, from its summary (or its logged record).
+
+    Planned for 1.2 x the measured tau_alpha (four times the production if phi_s never reached
+    1/e); a run that was still ageing also gets at least twice its equilibration.
+    """
     tau = summary.get("tau_alpha", math.nan)
-    if not math.isfinite(tau):  # phi_s never reached 1/e: at least four times longer
+    if not math.isfinite(tau):
         tau = 4.0 * summary["production_time"] / settings["production_tau_alpha"]
-    return 1.2 * tau
+    equilibration, production = run_lengths(spec, 1.2 * tau, settings)
+    if _ageing(summary, settings):
+        equilibration = min(max(equilibration, 2.0 * summary["equilibration_time"]),
+                            settings["max_time"])
+    return equilibration, production
 
 
 def _choose_next(series, aged, in_flight, failed, settings):
@@ -499,12 +527,13 @@ def _handle(future, spec, series, aged, attempts, failed, log, settings) -> str:
     if not summary["accepted"]:
         attempts[("length", spec)] = attempts.get(("length", spec), 0) + 1
         if attempts[("length", spec)] > 2:
-            log.write("failed", spec, error="still too short after two longer reruns", **summary)
+            log.write("failed", spec, error="still too short or ageing after two longer reruns", **summary)
             failed.add(spec)
             return "failed"
-        progress_.override[spec] = run_lengths(spec, _rerun_tau(summary, settings), settings)
-        log.write("rerun", spec, reason="production shorter than the measured tau_alpha requires",
-                  **summary)
+        progress_.override[spec] = _rerun_lengths(spec, summary, settings)
+        reason = ("phi_s of the two production halves differ (still ageing)" if _ageing(summary, settings)
+                  else "production shorter than the measured tau_alpha requires")
+        log.write("rerun", spec, reason=reason, **summary)
         return "rerun"
     if spec.equilibrated:
         progress_.tau[spec] = summary["tau_alpha"]
