@@ -620,7 +620,8 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
         f"{int((table['equilibrated'] == 0).sum()) if len(table) else 0} aged glasses).",
         f"- Compute spent (sum of per-state wall times, reruns included): {core_seconds / 3600:.2f} core-hours.",
         "- Events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) + ". "
-        "A 'rerun' is a state whose production turned out shorter than 20 measured tau_alpha; "
+        "A 'rerun' is a state redone longer because its production turned out shorter than "
+        "20 measured tau_alpha or its two production halves disagreed (still ageing); "
         "failures that a later attempt redid are not listed below.",
         "",
     ]
