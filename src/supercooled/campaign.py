@@ -448,9 +448,10 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
 
 
 def _restore_reruns(series, library: Path, settings) -> None:
-    """Give pending states the longer run lengths their logged too-short runs asked for.
+    """Give pending states the longer run lengths their logged rejected runs asked for.
 
-    A run judged too short for its measured tau_alpha is redone longer; that decision lives in
+    A run judged too short for its measured tau_alpha, or still ageing, is redone longer
+    (:func:`_rerun_lengths`); that decision lives in
     the client's memory, so without this a campaign restarted after a kill would repeat the
     too-short run from the warmer states' estimate. The last such record of a state wins.
     """
@@ -465,6 +466,7 @@ def _restore_reruns(series, library: Path, settings) -> None:
 
 
 def _ageing(summary: dict, settings) -> bool:
+    """Whether the two production halves of an equilibrated run disagree beyond ``max_ageing``."""
     return summary.get("ageing_check", 0.0) > settings["max_ageing"]
 
 
