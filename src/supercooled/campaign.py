@@ -451,16 +451,21 @@ def _restore_reruns(series, library: Path, settings) -> None:
     """Give pending states the longer run lengths their logged rejected runs asked for.
 
     A run judged too short for its measured tau_alpha, or still ageing, is redone longer
-    (:func:`_rerun_lengths`); that decision lives in
-    the client's memory, so without this a campaign restarted after a kill would repeat the
-    too-short run from the warmer states' estimate. The last such record of a state wins.
+    (:func:`_rerun_lengths`); that decision lives in the client's memory, so without this a
+    campaign restarted after a kill would repeat the rejected run from the warmer states'
+    estimate. Records are matched to states by file name, as the library identifies them;
+    the last record of a state wins.
     """
+    from supercooled.library import state_filename
+
+    owner = {spec.filename: (progress_, spec) for progress_ in series.values()
+             for spec in progress_.specs}
     for record in read_log(library):
-        if record.get("event") != "rerun" or "production_time" not in record:
+        if record.get("event") != "rerun":
             continue
-        progress_ = series.get((record["interaction"], round(record["density"], 6)))
-        spec = next((s for s in progress_.specs if s.temperature == record["temperature_target"]),
-                    None) if progress_ else None
+        name = state_filename(record["interaction"], record["density"],
+                              record["temperature_target"], bool(record["equilibrated"]))
+        progress_, spec = owner.get(name, (None, None))
         if spec is not None and spec not in progress_.tau:
             progress_.override[spec] = _rerun_lengths(spec, record, settings)
 
