@@ -168,7 +168,7 @@ def test_restart_keeps_the_longer_lengths_of_a_logged_too_short_run(tmp_path):
     spec = camp.series[("LJ", 1.2)][0]
     cp._Log(library).write("rerun", spec, tau_alpha=5.0, production_time=4.0)
     cp._Log(library).write("rerun", spec, tau_alpha=float("nan"), production_time=40.0)
-    series = {key: cp._SeriesProgress(specs, {}) for key, specs in camp.series.items()}
+    series = {key: cp._SeriesProgress(specs, {}, camp.settings) for key, specs in camp.series.items()}
     settings = camp.settings
     fresh = cp.run_lengths(spec, settings["tau_estimate_safety"] * settings["first_tau_alpha_guess"],
                            settings)
@@ -201,3 +201,135 @@ def test_a_still_ageing_run_is_redone_with_a_longer_equilibration():
     # Long enough for its tau but ageing: the equilibration doubles, the production follows tau.
     assert cp._rerun_lengths(spec, summary | {"ageing_check": 0.18}, settings) == (2000.0, 960.0)
     assert cp._rerun_lengths(spec, summary | {"ageing_check": 0.05}, settings) == (960.0, 960.0)
+
+
+SERIES = """
+[campaign]
+name = "ends"
+tau_alpha_max = 100.0
+first_tau_alpha_guess = 0.1
+
+[[series]]
+interaction = "LJ"
+density = 1.2
+temperatures = [1.0, 0.8, 0.6]
+aged_temperatures = [0.3]
+age_time = 10.0
+aged_production_time = 10.0
+
+[[extend_series]]
+interaction = "LJ"
+density = 1.2
+temperatures = [0.5, 0.4]
+"""
+
+
+def _arrhenius(t):
+    return 0.1 * math.exp(4.0 / t)  # 5.5, 14.8, 78.6, 298 tau at T = 1, 0.8, 0.6, 0.5
+
+
+def test_extend_series_appends_colder_states_to_a_series():
+    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    assert [s.temperature for s in camp.series[("LJ", 1.2)]] == [1.0, 0.8, 0.6, 0.5, 0.4]
+    paper = cp.load_campaign(Path(__file__).resolve().parents[1] / "campaigns" / "paper.toml")
+    assert [s.temperature for s in paper.series[("LJ", 1.8)]][-3:] == [3.3, 3.2, 3.1]
+
+
+@pytest.mark.parametrize(("extension", "message"), [
+    ("interaction='WCA'\ndensity=1.2\ntemperatures=[0.3]\n", "extends no series"),
+    ("interaction='LJ'\ndensity=1.2\ntemperatures=[0.7]\n", "decrease strictly below"),
+    ("interaction='LJ'\ndensity=1.2\ntemperatures=[-0.3]\n", "temperature"),
+    ("interaction='LJ'\ntemperatures=[0.3]\n", "lacks"),
+])
+def test_bad_series_extensions(extension, message):
+    text = SERIES.split("[[extend_series]]")[0] + "[[extend_series]]\n" + extension
+    with pytest.raises(SupercooledError, match=message):
+        cp.parse_campaign(__import__("tomllib").loads(text))
+
+
+def test_series_ends_where_tau_alpha_passes_or_is_extrapolated_far_beyond_the_limit():
+    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    specs, settings = camp.series[("LJ", 1.2)], camp.settings
+    warm = {s: _arrhenius(s.temperature) for s in specs[:2]}
+    # T = 0.6 extrapolates to 78.6 < 1.5 x 100: it runs.
+    progress = cp._SeriesProgress(specs, dict(warm), settings)
+    assert progress.skipped() == {} and progress.next_pending(set(), set()) == specs[2]
+    # With T = 0.6 done, T = 0.5 extrapolates to 298 > 150: the series ends at 0.6 ...
+    progress.tau[specs[2]] = _arrhenius(0.6)
+    assert set(progress.skipped()) == set(specs[3:]) and progress.next_pending(set(), set()) is None
+    assert "298" in progress.skipped()[specs[3]]
+    # ... unless the rule is off: then the measured tau_alpha decides.
+    off = cp._SeriesProgress(specs, dict(progress.tau), settings | {"skip_estimate_factor": 0})
+    assert off.skipped() == {} and off.next_pending(set(), set()) == specs[3]
+    off.tau[specs[3]] = 120.0  # measured above tau_alpha_max
+    assert set(off.skipped()) == {specs[4]} and off.next_pending(set(), set()) is None
+    # One finished state is no basis for an extrapolation.
+    one = cp._SeriesProgress(specs, {specs[0]: 90.0}, settings)
+    assert one.skipped() == {}
+
+
+def test_skipped_and_dropped_states_are_not_pending(tmp_path, monkeypatch, capsys):
+    from supercooled.cli import main
+
+    config = tmp_path / "ends.toml"
+    config.write_text(SERIES)
+    camp = cp.load_campaign(config)
+    library = tmp_path / "library"
+    library.mkdir()
+    specs = camp.series[("LJ", 1.2)]
+    finished = {s: _arrhenius(s.temperature) for s in specs[:3]}
+    for spec in finished:  # stand-ins: the state files exist, their tau_alpha is read below
+        (library / spec.filename).write_text("")
+    monkeypatch.setattr(cp, "_finished_tau", lambda _, series: {s: finished[s] for s in series if s in finished})
+    assert cp.pending_states(camp, library) == camp.aged
+    cp._Log(library).write("dropped", camp.aged[0], reason="crystallised in every attempt")
+    closed = cp.closed_states(camp, library)
+    assert set(closed) == set(specs[3:]) | set(camp.aged)
+    assert closed[camp.aged[0]].startswith("dropped") and closed[specs[4]].startswith("skipped")
+    assert cp.pending_states(camp, library) == []
+    assert main(["campaign", str(config), "--library", str(library), "--status"]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 6 states" in out and "3 skipped or dropped" in out and "nothing left to do" in out
+
+
+def test_status_plans_the_pending_states_from_the_warmer_ones(tmp_path, monkeypatch):
+    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    library = tmp_path / "library"
+    library.mkdir()
+    specs, settings = camp.series[("LJ", 1.2)], camp.settings
+    finished = {s: _arrhenius(s.temperature) for s in specs[:2]}
+    for spec in finished:
+        (library / spec.filename).write_text("")
+    monkeypatch.setattr(cp, "_finished_tau", lambda _, series: {s: finished[s] for s in series if s in finished})
+    rows = {row["spec"]: row for row in cp.plan_remaining(camp, library)}
+    assert set(rows) == set(specs[2:]) | set(camp.aged)
+    # Arrhenius data: the extrapolation is exact, and chained through the estimates.
+    for spec in specs[2:]:
+        assert rows[spec]["tau_estimate"] == pytest.approx(_arrhenius(spec.temperature), rel=1e-9)
+    assert [rows[s]["ready"] for s in specs[2:]] == [True, False, False]
+    assert [rows[s]["likely_skipped"] for s in specs[2:]] == [False, True, True]
+    tau = settings["tau_estimate_safety"] * _arrhenius(0.6)
+    assert rows[specs[2]]["lengths"] == pytest.approx(cp.run_lengths(specs[2], tau, settings), rel=1e-12)
+    assert rows[specs[2]]["atom_steps"] == cp.cost(specs[2], rows[specs[2]]["lengths"])
+
+
+def test_a_checkpointed_run_costs_only_what_is_left_and_goes_first(tmp_path):
+    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    settings = camp.settings
+    series = {key: cp._SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
+    lj, wca = series[("LJ", 1.2)].specs[0], series[("WCA", 1.2)].specs[0]
+    lengths = cp.run_lengths(lj, settings["tau_estimate_safety"] * settings["first_tau_alpha_guess"], settings)
+    # Without checkpoints the same-size LJ and WCA states tie; the aged one (5 tau) is cheapest.
+    first, _ = cp._choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path)
+    assert first == camp.aged[0]
+    run_dir = cp.run_directory(tmp_path, wca, cp.state_seed(wca, settings["seed"], 0), lengths)
+    run_dir.mkdir()
+    schedule = {"n_blocks": 4, "block_length_steps": 100}
+    (run_dir / "checkpoint.json").write_text(json.dumps(
+        {"engine_step": 900, "settings": {"equilibration_steps": 600, "schedule": schedule}}))
+    assert cp.checkpointed_fraction(run_dir) == 0.9
+    assert cp.checkpointed_fraction(tmp_path / "missing") == 0.0
+    assert cp._choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path) == (wca, lengths)
+    # Another seed (a crystallised attempt) is another run: its checkpoint does not count.
+    assert cp._choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path,
+                           attempts={wca: 1})[0] == camp.aged[0]

@@ -19,8 +19,11 @@ maximum times of the configuration. After measuring, the estimate is checked: if
 was shorter than ``production_tau_alpha`` times the *measured* tau_alpha (or phi_s never decayed to
 1/e), or if the two halves of its production disagree by more than ``max_ageing`` in phi_s
 (still ageing: equilibrated too briefly), the state is rerun with lengths from the
-measurement. A series stops once a state relaxes
-slower than ``tau_alpha_max``; colder temperatures of that series are recorded as skipped.
+measurement. A series ends once a state relaxes
+slower than ``tau_alpha_max``, or before a state whose extrapolated tau_alpha (a lower bound:
+the Arrhenius extrapolation underestimates the super-Arrhenius growth) exceeds
+``skip_estimate_factor`` (default 1.5) times ``tau_alpha_max``; colder temperatures of that
+series are recorded as skipped, with the reason.
 
 Aged-glass states are quenched (started from a random configuration at the target temperature),
 aged for a fixed ``age_time`` with the thermostat, then measured over a fixed production; they
@@ -85,6 +88,9 @@ SETTINGS_DEFAULTS = {
     "first_tau_alpha_guess": 1.0,
     "tau_estimate_safety": 1.5,
     "keep_trajectories": False,
+    #: a state whose tau_alpha extrapolated from warmer finished states exceeds this factor
+    #: times tau_alpha_max is not run (the series ends above it); 0 turns the rule off
+    "skip_estimate_factor": 1.5,
     #: largest max_t |phi_s(first half) - phi_s(second half)| of an accepted equilibrated state;
     #: the equilibrated states of the paper's library scatter between 0.006 and 0.10
     "max_ageing": 0.15,
@@ -158,6 +164,8 @@ def parse_campaign(raw: dict, source: str = "<campaign>") -> Campaign:
     campaign = Campaign(settings=settings)
     for entry in entries:
         _add_series(campaign, entry, source)
+    for entry in raw.get("extend_series", []):
+        _extend_series(campaign, entry, source)
     return campaign
 
 
@@ -210,6 +218,35 @@ def _add_series(campaign: Campaign, entry: dict, source: str) -> None:
                          aged_production_time=float(entry["aged_production_time"]), **common)
         aged.state  # noqa: B018
         campaign.aged.append(aged)
+
+
+def _extend_series(campaign: Campaign, entry: dict, source: str) -> None:
+    """Append colder temperatures to an existing series (e.g. one of the grid's).
+
+    Density scaling with a single gamma places some grid series too warm to reach
+    ``tau_alpha_max``; an ``[[extend_series]]`` entry continues such a series to colder states
+    without redefining it. The new temperatures must be colder than the series' coldest.
+    """
+    try:
+        interaction = normalize_interaction(entry["interaction"])
+        key = (interaction, round(float(entry["density"]), 6))
+        temperatures = [float(t) for t in entry["temperatures"]]
+    except KeyError as missing:
+        raise SupercooledError(f"{source}: an [[extend_series]] entry lacks {missing}") from None
+    if key not in campaign.series:
+        raise SupercooledError(f"{source}: [[extend_series]] {interaction} rho={key[1]} extends "
+                               "no series of the file")
+    specs = campaign.series[key]
+    combined = [s.temperature for s in specs] + temperatures
+    if combined != sorted(combined, reverse=True) or len(set(combined)) != len(combined):
+        raise SupercooledError(f"{source}: [[extend_series]] temperatures of {interaction} "
+                               f"rho={key[1]} must decrease strictly below {specs[-1].temperature}")
+    template = specs[0]
+    for t in temperatures:
+        spec = StateSpec(interaction=interaction, density=template.density, temperature=t,
+                         n_particles=template.n_particles, dt=template.dt)
+        spec.state  # noqa: B018 -- validates the temperature now
+        specs.append(spec)
 
 
 # --------------------------------------------------------------------------- planning
@@ -282,6 +319,24 @@ def acceptable(spec: StateSpec, summary: dict, settings: dict) -> bool:
     return long_enough and not _ageing(summary, settings)
 
 
+def run_directory(scratch, spec: StateSpec, seed: int, lengths: tuple[float, float]) -> Path:
+    """The scratch folder of one attempt: named by state, seed and run lengths."""
+    return Path(scratch) / f"{Path(spec.filename).stem}-seed{seed}-{lengths[0]:.6g}-{lengths[1]:.6g}"
+
+
+def checkpointed_fraction(run_dir: Path) -> float:
+    """Fraction of a run's MD steps behind its last checkpoint (0 if it has none)."""
+    path = Path(run_dir) / "checkpoint.json"
+    try:
+        checkpoint = json.loads(path.read_text())
+        settings = checkpoint["settings"]
+        total = settings["equilibration_steps"] + settings["schedule"]["n_blocks"] * \
+            settings["schedule"]["block_length_steps"]
+        return min(1.0, max(0.0, checkpoint["engine_step"] / total))
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return 0.0
+
+
 def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch: str,
               library: str, settings: dict, keep_trajectory: bool = False) -> dict:
     """Simulate and measure one state; put its file into the library if :func:`acceptable`.
@@ -298,7 +353,7 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
     # stopped) resumes from its LAMMPS checkpoint; a rerun with another seed or other lengths
     # starts fresh, and folders of superseded attempts are removed.
     stem = Path(spec.filename).stem
-    run_dir = Path(scratch) / f"{stem}-seed{seed}-{lengths[0]:.6g}-{lengths[1]:.6g}"
+    run_dir = run_directory(scratch, spec, seed, lengths)
     for stale in Path(scratch).glob(f"{stem}-seed*"):
         if stale != run_dir:
             shutil.rmtree(stale, ignore_errors=True)
@@ -355,27 +410,144 @@ def _finished_tau(library: Path, specs: list[StateSpec]) -> dict[StateSpec, floa
 class _SeriesProgress:
     specs: list[StateSpec]
     tau: dict  # spec -> measured tau_alpha of finished states
-    stopped: bool = False
+    settings: dict
     override: dict = field(default_factory=dict)  # spec -> run lengths after a too-short run
 
     def next_pending(self, in_flight: set, failed: set) -> StateSpec | None:
         """The warmest unfinished state, if every warmer state is finished (or failed)."""
-        if self.stopped:
-            return None
+        skipped = self.skipped()
         for spec in self.specs:
             if spec in self.tau or spec in failed:
                 continue
+            if spec in skipped:
+                return None
             return None if spec in in_flight else spec
         return None
 
     def warmer_points(self, spec: StateSpec) -> list[tuple[float, float]]:
         return [(s.temperature, t) for s, t in self.tau.items() if s.temperature > spec.temperature]
 
+    def skipped(self) -> dict[StateSpec, str]:
+        """Unfinished states below the cold end of the series, with the reason.
+
+        The series ends (a) below a finished state slower than ``tau_alpha_max``, or (b) at
+        the warmest unfinished state if its tau_alpha, extrapolated from two or more finished
+        warmer states, exceeds ``skip_estimate_factor`` x ``tau_alpha_max``. The extrapolation
+        (Arrhenius through the two coldest) underestimates the super-Arrhenius growth of
+        these liquids, so such a state is certainly slower than ``tau_alpha_max``; (b) spares
+        the series its most expensive run, on a state outside the library's range.
+        """
+        settings, limit = self.settings, self.settings["tau_alpha_max"]
+        slow = [s.temperature for s, t in self.tau.items() if math.isfinite(t) and t > limit]
+        stop, why = (max(slow), f"a warmer state has tau_alpha above tau_alpha_max = {limit:g}") \
+            if slow else (None, "")
+        first = next((s for s in self.specs if s not in self.tau), None)
+        factor = settings["skip_estimate_factor"]
+        if stop is None and first is not None and factor > 0:
+            points = self.warmer_points(first)
+            tau = estimate_tau_alpha(first.temperature, points, settings["first_tau_alpha_guess"])
+            if len(points) >= 2 and tau > factor * limit:
+                stop = first.temperature * (1 + 1e-9)
+                why = (f"tau_alpha extrapolated at T={first.temperature:g} ({tau:.3g}) exceeds "
+                       f"{factor:g} x tau_alpha_max = {factor * limit:g}")
+        if stop is None:
+            return {}
+        return {s: why for s in self.specs if s not in self.tau and s.temperature < stop}
+
+
+def closed_states(campaign: Campaign, library) -> dict[StateSpec, str]:
+    """States not in the library that the campaign will not run, with the reason.
+
+    ``"skipped: ..."``: below the cold end of its series (:meth:`_SeriesProgress.skipped`).
+    ``"dropped: ..."``: logged as crystallised in every attempt. Failed states are not closed: a
+    restart tries them again.
+    """
+    from supercooled.library import state_filename
+
+    library = Path(library)
+    closed = {}
+    for specs in campaign.series.values():
+        progress_ = _SeriesProgress(specs, _finished_tau(library, specs), campaign.settings)
+        closed |= {spec: f"skipped: {why}" for spec, why in progress_.skipped().items()}
+    dropped = {state_filename(e["interaction"], e["density"], e["temperature_target"],
+                              bool(e["equilibrated"]))
+               for e in read_log(library) if e.get("event") == "dropped"}
+    for spec in campaign.states:
+        if spec.filename in dropped and not (library / spec.filename).exists():
+            closed[spec] = "dropped: crystallised in every attempt"
+    return closed
+
 
 def pending_states(campaign: Campaign, library) -> list[StateSpec]:
-    """States of the campaign not yet in the library (skipped states of stopped series included)."""
+    """States of the campaign still to run: not in the library, not skipped and not dropped."""
     library = Path(library)
-    return [s for s in campaign.states if not (library / s.filename).exists()]
+    closed = closed_states(campaign, library)
+    return [s for s in campaign.states if not (library / s.filename).exists() and s not in closed]
+
+
+def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
+    """The pending states with the campaign's own estimate of their tau_alpha and cost.
+
+    Each series is walked from hot to cold: a pending state's tau_alpha is extrapolated
+    (:func:`estimate_tau_alpha`) from the finished states and the estimates of the pending
+    states warmer than it, and its run lengths follow as the campaign would plan them
+    (including ``tau_estimate_safety`` and the longer lengths of a logged rerun). A state
+    estimated slower than ``skip_estimate_factor`` x ``tau_alpha_max``, or below one estimated
+    slower than ``tau_alpha_max``, is marked ``likely_skipped``: the series will probably end
+    before it. Rows: ``spec``, ``tau_estimate``, ``lengths``, ``atom_steps`` (what is left of
+    them after a checkpoint in ``scratch``, by default the campaign's ``.campaign-scratch``
+    next to the library), ``ready`` (its warmer neighbours are done), ``likely_skipped``.
+    """
+    library, settings = Path(library), campaign.settings
+    scratch = Path(scratch or library.parent / ".campaign-scratch")
+
+    def left(spec, lengths):
+        run_dir = run_directory(scratch, spec, state_seed(spec, settings["seed"], 0), lengths)
+        return cost(spec, lengths) * (1.0 - checkpointed_fraction(run_dir))
+
+    pending = set(pending_states(campaign, library))
+    series = {key: _SeriesProgress(specs, _finished_tau(library, specs), settings)
+              for key, specs in campaign.series.items()}
+    _restore_reruns(series, library, settings)
+    rows = []
+    for progress_ in series.values():
+        points = [(s.temperature, t) for s, t in progress_.tau.items()]
+        beyond = False
+        for spec in progress_.specs:
+            if spec not in pending:
+                continue
+            tau = estimate_tau_alpha(spec.temperature, points, settings["first_tau_alpha_guess"])
+            lengths = progress_.override.get(spec) or run_lengths(
+                spec, settings["tau_estimate_safety"] * tau, settings)
+            beyond = beyond or (settings["skip_estimate_factor"] > 0 and len(points) >= 2
+                                and tau > settings["skip_estimate_factor"] * settings["tau_alpha_max"])
+            rows.append({"spec": spec, "tau_estimate": tau, "lengths": lengths,
+                         "atom_steps": left(spec, lengths), "likely_skipped": beyond,
+                         "ready": not rows or rows[-1]["spec"].series != spec.series})
+            points.append((spec.temperature, tau))
+            beyond = beyond or tau > settings["tau_alpha_max"]
+    for spec in campaign.aged:
+        if spec in pending:
+            lengths = run_lengths(spec, 0.0, settings)
+            rows.append({"spec": spec, "tau_estimate": math.nan, "lengths": lengths,
+                         "atom_steps": left(spec, lengths), "likely_skipped": False, "ready": True})
+    return rows
+
+
+def measured_throughput(library) -> float:
+    """Median atom-steps per second of one worker over the logged finished runs (nan if none).
+
+    Runs resumed from a checkpoint report only the wall time after the resume; the median
+    keeps those few from biasing the estimate.
+    """
+    rates = []
+    for event in read_log(library):
+        if event.get("event") == "done" and event.get("wall_time", 0) > 0:
+            spec = StateSpec(event["interaction"], event["density"], event["temperature_target"],
+                             bool(event["equilibrated"]))
+            lengths = (event["equilibration_time"], event["production_time"])
+            rates.append(cost(spec, lengths) / event["wall_time"])
+    return float(sorted(rates)[len(rates) // 2]) if rates else math.nan
 
 
 def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: str | None = None,
@@ -389,11 +561,10 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     scratch = Path(scratch or library.parent / ".campaign-scratch")
     scratch.mkdir(parents=True, exist_ok=True)
     log, settings = _Log(library), campaign.settings
-    series = {key: _SeriesProgress(specs, _finished_tau(library, specs))
+    series = {key: _SeriesProgress(specs, _finished_tau(library, specs), settings)
               for key, specs in campaign.series.items()}
-    for progress_ in series.values():
-        _stop_if_too_slow(progress_, settings)
     _restore_reruns(series, library, settings)
+    closed_before = closed_states(campaign, library)
     todo = pending_states(campaign, library)
     aged = [s for s in todo if not s.equilibrated]
     counts = {"done": 0, "dropped": 0, "failed": 0, "skipped": 0}
@@ -405,11 +576,13 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     client = Client(scheduler or cluster)
     n_slots = workers if not scheduler else max(1, len(client.scheduler_info()["workers"]))
     bar = tqdm(total=len(todo), desc="states", unit="state", disable=not progress)
-    in_flight, failed, attempts, futures = set(), set(), {}, as_completed()
+    # dropped states are passed over like failed ones, so their series go on below them
+    in_flight, failed, attempts, futures = set(), set(closed_before), {}, as_completed()
     try:
         while True:
             while len(in_flight) < n_slots:
-                choice = _choose_next(series, aged, in_flight, failed, settings)
+                choice = _choose_next(series, aged, in_flight, failed, settings,
+                                      scratch=scratch, attempts=attempts)
                 if choice is None:
                     break
                 spec, lengths = choice
@@ -433,18 +606,17 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
                 bar.update(1)
             bar.set_postfix_str(f"{spec.interaction} rho={spec.density} T={spec.temperature} {outcome}")
         for progress_ in series.values():
-            for spec in progress_.specs:
-                if spec not in progress_.tau and spec not in failed and progress_.stopped:
-                    if not (library / spec.filename).exists():
-                        log.write("skipped", spec, reason="series reached tau_alpha_max")
-                        counts["skipped"] += 1
-                        bar.update(1)
+            for spec, reason in progress_.skipped().items():
+                if spec not in closed_before:
+                    log.write("skipped", spec, reason=reason)
+                    counts["skipped"] += 1
+                    bar.update(1)
     finally:
         bar.close()
         client.close()
         if cluster is not None:
             cluster.close()
-    return counts | {"pending": len(pending_states(campaign, library)) - counts["skipped"]}
+    return counts | {"pending": len(pending_states(campaign, library))}
 
 
 def _restore_reruns(series, library: Path, settings) -> None:
@@ -491,8 +663,19 @@ def _rerun_lengths(spec: StateSpec, summary: dict, settings) -> tuple[float, flo
     return equilibration, production
 
 
-def _choose_next(series, aged, in_flight, failed, settings):
-    """The ready state with the smallest estimated cost, with its run lengths."""
+def _choose_next(series, aged, in_flight, failed, settings, scratch=None, attempts=None):
+    """The ready state with the smallest estimated cost still to run, with its run lengths.
+
+    A state whose run was checkpointed before the campaign stopped costs only what is left
+    of it, so interrupted runs are resumed before fresh ones of similar size start.
+    """
+    def left(spec, lengths):
+        if scratch is None:
+            return cost(spec, lengths)
+        seed = state_seed(spec, settings["seed"], (attempts or {}).get(spec, 0))
+        done = checkpointed_fraction(run_directory(scratch, spec, seed, lengths))
+        return cost(spec, lengths) * (1.0 - done)
+
     candidates = []
     for progress_ in series.values():
         spec = progress_.next_pending(in_flight, failed)
@@ -500,11 +683,11 @@ def _choose_next(series, aged, in_flight, failed, settings):
             tau = settings["tau_estimate_safety"] * estimate_tau_alpha(
                 spec.temperature, progress_.warmer_points(spec), settings["first_tau_alpha_guess"])
             lengths = progress_.override.get(spec) or run_lengths(spec, tau, settings)
-            candidates.append((cost(spec, lengths), spec, lengths))
+            candidates.append((left(spec, lengths), spec, lengths))
     for spec in aged:
         if spec not in in_flight:
             lengths = run_lengths(spec, 0.0, settings)
-            candidates.append((cost(spec, lengths), spec, lengths))
+            candidates.append((left(spec, lengths), spec, lengths))
     if not candidates:
         return None
     _, spec, lengths = min(candidates, key=lambda c: c[0])
@@ -544,15 +727,8 @@ def _handle(future, spec, series, aged, attempts, failed, log, settings) -> str:
         return "rerun"
     if spec.equilibrated:
         progress_.tau[spec] = summary["tau_alpha"]
-        _stop_if_too_slow(progress_, settings)
     log.write("done", spec, **summary)
     return "done"
-
-
-def _stop_if_too_slow(progress_: _SeriesProgress, settings) -> None:
-    taus = [t for t in progress_.tau.values() if math.isfinite(t)]
-    if taus and max(taus) > settings["tau_alpha_max"]:
-        progress_.stopped = True
 
 
 # --------------------------------------------------------------------------- provenance
@@ -610,7 +786,9 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
                               event["temperature_target"], bool(event["equilibrated"]))
         return name not in in_library
 
-    dropped = [e for e in log if e["event"] in ("dropped", "failed", "skipped") and still_missing(e)]
+    failed = [e for e in log if e["event"] == "failed" and still_missing(e)]
+    campaign = load_campaign(config) if Path(config).is_file() else None
+    closed = closed_states(campaign, library) if campaign else {}
     lines = [
         "# The state-point library",
         "",
@@ -632,18 +810,23 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
         "failures that a later attempt redid are not listed below.",
         "",
     ]
-    if dropped:
-        lines += ["## States dropped, failed or skipped", ""]
-        for e in dropped:
-            why = (e.get("reason") or e.get("error", "")).splitlines()[0]
-            lines.append(f"- {e['event']}: {e['interaction']} rho={e['density']} "
-                         f"T={e['temperature_target']} (equilibrated={e['equilibrated']}): {why}")
+    if closed:
+        lines += [f"## States of `{config}` not run (the end of their series, or dropped)", ""]
+        lines += [f"- {s.interaction} rho={s.density} T={s.temperature}"
+                  f"{'' if s.equilibrated else ' (aged)'}: {why}" for s, why in closed.items()]
         lines.append("")
-    pending = pending_states(load_campaign(config), library) if Path(config).is_file() else []
+    if failed:
+        lines += ["## Failures not yet redone", ""]
+        for e in failed:
+            why = e.get("error", "").splitlines()[0]
+            lines.append(f"- {e['interaction']} rho={e['density']} T={e['temperature_target']} "
+                         f"(equilibrated={e['equilibrated']}): {why}")
+        lines.append("")
+    pending = pending_states(campaign, library) if campaign else []
     if pending:
         lines += [f"## Not yet simulated ({len(pending)} states of `{config}`)", "",
-                  "The campaign stopped with the session; rerunning its command continues it. "
-                  "Colder temperatures of a series are skipped once it passes tau_alpha_max.", ""]
+                  "The campaign stopped with the session; rerunning its command continues it "
+                  f"(`supercooled campaign {config} --status` estimates the time left).", ""]
         lines += [", ".join(f"{s.interaction} rho={s.density} T={s.temperature}"
                             + ("" if s.equilibrated else " (aged)") for s in pending), ""]
     if len(table):

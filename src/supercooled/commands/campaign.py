@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from supercooled.campaign import load_campaign, pending_states, run_campaign
+    from supercooled.campaign import closed_states, load_campaign, pending_states, run_campaign
     from supercooled.errors import SupercooledError
     from supercooled.library import default_library_path
 
@@ -37,12 +37,43 @@ def run(args) -> int:
     campaign = load_campaign(args.config)
     library = args.library or default_library_path()
     pending = pending_states(campaign, library)
+    closed = closed_states(campaign, library)
     total = len(campaign.states)
-    print(f"{campaign.settings['name']}: {total - len(pending)} of {total} states in {library}")
-    if args.status or not pending:
-        if not pending:
-            print("nothing left to do")
+    print(f"{campaign.settings['name']}: {total - len(pending) - len(closed)} of {total} states "
+          f"in {library}, {len(closed)} skipped or dropped, {len(pending)} to do")
+    if not pending:
+        print("nothing left to do")
+        return 0
+    if args.status:
+        print_plan(campaign, library, args.workers)
         return 0
     counts = run_campaign(campaign, library, workers=args.workers, scheduler=args.scheduler)
     print(", ".join(f"{key}: {value}" for key, value in counts.items()))
     return 0
+
+
+def print_plan(campaign, library, workers: int) -> None:
+    """The pending states with estimated tau_alpha and cost, and the time left they add up to."""
+    from supercooled.campaign import measured_throughput, plan_remaining
+
+    rate = measured_throughput(library)
+    rows = plan_remaining(campaign, library)
+    print(f"{'state':<34} {'tau_alpha est.':>14} {'run (tau)':>18} {'worker-h left':>14}  note")
+    series_hours, total = {}, 0.0
+    for row in rows:
+        spec = row["spec"]
+        hours = row["atom_steps"] / rate / 3600 if rate == rate else float("nan")
+        name = f"{spec.interaction} rho={spec.density} T={spec.temperature}" + \
+            ("" if spec.equilibrated else " (aged)")
+        note = "likely skipped" if row["likely_skipped"] else ("ready" if row["ready"] else "after warmer")
+        lengths = "{:.0f} + {:.0f}".format(*row["lengths"])
+        print(f"{name:<34} {row['tau_estimate']:>14.3g} {lengths:>18} {hours:>14.2f}  {note}")
+        if not row["likely_skipped"]:
+            total += hours
+            key = (spec.series, spec.equilibrated)
+            series_hours[key] = series_hours.get(key, 0.0) + hours
+    longest = max(series_hours.values(), default=0.0)
+    print(f"estimated time left: {total:.1f} worker-hours at {rate / 1e6:.2f} M atom-steps/s per "
+          f"worker (median of the finished runs); with {workers} workers at least "
+          f"{max(total / workers, longest):.1f} h (a series runs its states one after another); "
+          "tau_alpha extrapolated from warmer states, so the cold end is a lower bound")
