@@ -56,6 +56,8 @@ Example configuration::
 or, instead of explicit series, a ``[grid]`` with ``interactions``, ``densities``,
 ``reference_temperatures.<interaction>`` at ``rho_ref`` placed at each density by density
 scaling T = T_ref (rho / rho_ref)^gamma (see :func:`supercooled.systems.density_scaled_temperature`).
+An ``[[extend_series]]`` entry (``interaction``, ``density``, ``temperatures``) appends colder
+temperatures to a series defined above, e.g. a grid series that density scaling placed too warm.
 """
 
 from __future__ import annotations
