@@ -228,16 +228,20 @@ def _arrhenius(t):
     return 0.1 * math.exp(4.0 / t)  # 5.5, 14.8, 78.6, 298 tau at T = 1, 0.8, 0.6, 0.5
 
 
-def test_extend_series_appends_colder_states_to_a_series():
+def test_extend_series_adds_colder_and_in_between_states_to_a_series():
     camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
     assert [s.temperature for s in camp.series[("LJ", 1.2)]] == [1.0, 0.8, 0.6, 0.5, 0.4]
+    between = SERIES.replace("[0.5, 0.4]", "[0.4, 0.9, 0.5]")
+    camp = cp.parse_campaign(__import__("tomllib").loads(between))
+    assert [s.temperature for s in camp.series[("LJ", 1.2)]] == [1.0, 0.9, 0.8, 0.6, 0.5, 0.4]
     paper = cp.load_campaign(Path(__file__).resolve().parents[1] / "campaigns" / "paper.toml")
     assert [s.temperature for s in paper.series[("LJ", 1.8)]][-3:] == [3.3, 3.2, 3.1]
 
 
 @pytest.mark.parametrize(("extension", "message"), [
     ("interaction='WCA'\ndensity=1.2\ntemperatures=[0.3]\n", "extends no series"),
-    ("interaction='LJ'\ndensity=1.2\ntemperatures=[0.7]\n", "decrease strictly below"),
+    ("interaction='LJ'\ndensity=1.2\ntemperatures=[0.8]\n", "repeats a temperature"),
+    ("interaction='LJ'\ndensity=1.2\ntemperatures=[0.3, 0.30001]\n", "repeats a temperature"),
     ("interaction='LJ'\ndensity=1.2\ntemperatures=[-0.3]\n", "temperature"),
     ("interaction='LJ'\ntemperatures=[0.3]\n", "lacks"),
 ])

@@ -56,8 +56,9 @@ Example configuration::
 or, instead of explicit series, a ``[grid]`` with ``interactions``, ``densities``,
 ``reference_temperatures.<interaction>`` at ``rho_ref`` placed at each density by density
 scaling T = T_ref (rho / rho_ref)^gamma (see :func:`supercooled.systems.density_scaled_temperature`).
-An ``[[extend_series]]`` entry (``interaction``, ``density``, ``temperatures``) appends colder
-temperatures to a series defined above, e.g. a grid series that density scaling placed too warm.
+An ``[[extend_series]]`` entry (``interaction``, ``density``, ``temperatures``) adds temperatures
+to a series defined above: colder ones where density scaling placed a grid series too warm, or
+one between two states whose tau_alpha differ much more than their neighbours'.
 """
 
 from __future__ import annotations
@@ -223,11 +224,13 @@ def _add_series(campaign: Campaign, entry: dict, source: str) -> None:
 
 
 def _extend_series(campaign: Campaign, entry: dict, source: str) -> None:
-    """Append colder temperatures to an existing series (e.g. one of the grid's).
+    """Add temperatures to an existing series (e.g. one of the grid's); it stays hot to cold.
 
     Density scaling with a single gamma places some grid series too warm to reach
-    ``tau_alpha_max``; an ``[[extend_series]]`` entry continues such a series to colder states
-    without redefining it. The new temperatures must be colder than the series' coldest.
+    ``tau_alpha_max``, and leaves uneven steps in tau_alpha where the liquid is more fragile
+    than the reference; an ``[[extend_series]]`` entry continues such a series to colder
+    states or fills a gap, without redefining it. A temperature already in the series is an
+    error (it would be the same state file).
     """
     try:
         interaction = normalize_interaction(entry["interaction"])
@@ -239,16 +242,16 @@ def _extend_series(campaign: Campaign, entry: dict, source: str) -> None:
         raise SupercooledError(f"{source}: [[extend_series]] {interaction} rho={key[1]} extends "
                                "no series of the file")
     specs = campaign.series[key]
-    combined = [s.temperature for s in specs] + temperatures
-    if combined != sorted(combined, reverse=True) or len(set(combined)) != len(combined):
-        raise SupercooledError(f"{source}: [[extend_series]] temperatures of {interaction} "
-                               f"rho={key[1]} must decrease strictly below {specs[-1].temperature}")
     template = specs[0]
-    for t in temperatures:
-        spec = StateSpec(interaction=interaction, density=template.density, temperature=t,
-                         n_particles=template.n_particles, dt=template.dt)
+    added = [StateSpec(interaction=interaction, density=template.density, temperature=t,
+                       n_particles=template.n_particles, dt=template.dt) for t in temperatures]
+    for spec in added:
         spec.state  # noqa: B018 -- validates the temperature now
-        specs.append(spec)
+    names = [s.filename for s in specs + added]
+    if len(set(names)) != len(names):
+        raise SupercooledError(f"{source}: [[extend_series]] repeats a temperature of "
+                               f"{interaction} rho={key[1]}")
+    specs[:] = sorted(specs + added, key=lambda s: -s.temperature)
 
 
 # --------------------------------------------------------------------------- planning
