@@ -501,7 +501,8 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
     slower than ``tau_alpha_max``, is marked ``likely_skipped``: the series will probably end
     before it. Rows: ``spec``, ``tau_estimate``, ``lengths``, ``atom_steps`` (what is left of
     them after a checkpoint in ``scratch``, by default the campaign's ``.campaign-scratch``
-    next to the library), ``ready`` (its warmer neighbours are done), ``likely_skipped``.
+    next to the library), ``ready`` (its warmer neighbours are done), ``likely_skipped``,
+    ``rerun`` (its lengths come from a logged rejected run).
     """
     library, settings = Path(library), campaign.settings
     scratch = Path(scratch or library.parent / ".campaign-scratch")
@@ -521,13 +522,15 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
         for spec in progress_.specs:
             if spec not in pending:
                 continue
-            tau = estimate_tau_alpha(spec.temperature, points, settings["first_tau_alpha_guess"])
+            warmer = [(t, tau) for t, tau in points if t > spec.temperature]
+            tau = estimate_tau_alpha(spec.temperature, warmer, settings["first_tau_alpha_guess"])
             lengths = progress_.override.get(spec) or run_lengths(
                 spec, settings["tau_estimate_safety"] * tau, settings)
-            beyond = beyond or (settings["skip_estimate_factor"] > 0 and len(points) >= 2
+            beyond = beyond or (settings["skip_estimate_factor"] > 0 and len(warmer) >= 2
                                 and tau > settings["skip_estimate_factor"] * settings["tau_alpha_max"])
             rows.append({"spec": spec, "tau_estimate": tau, "lengths": lengths,
                          "atom_steps": left(spec, lengths), "likely_skipped": beyond,
+                         "rerun": spec in progress_.override,
                          "ready": not rows or rows[-1]["spec"].series != spec.series})
             points.append((spec.temperature, tau))
             beyond = beyond or tau > settings["tau_alpha_max"]
@@ -535,7 +538,8 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
         if spec in pending:
             lengths = run_lengths(spec, 0.0, settings)
             rows.append({"spec": spec, "tau_estimate": math.nan, "lengths": lengths,
-                         "atom_steps": left(spec, lengths), "likely_skipped": False, "ready": True})
+                         "atom_steps": left(spec, lengths), "likely_skipped": False, "rerun": False,
+                         "ready": True})
     return rows
 
 

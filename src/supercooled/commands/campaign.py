@@ -66,6 +66,7 @@ def print_plan(campaign, library, workers: int) -> None:
         name = f"{spec.interaction} rho={spec.density} T={spec.temperature}" + \
             ("" if spec.equilibrated else " (aged)")
         note = "likely skipped" if row["likely_skipped"] else ("ready" if row["ready"] else "after warmer")
+        note += ", rerun longer" if row["rerun"] else ""
         lengths = "{:.0f} + {:.0f}".format(*row["lengths"])
         print(f"{name:<34} {row['tau_estimate']:>14.3g} {lengths:>18} {hours:>14.2f}  {note}")
         if not row["likely_skipped"]:
