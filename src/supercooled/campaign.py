@@ -543,20 +543,32 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
     return rows
 
 
-def measured_throughput(library) -> float:
-    """Median atom-steps per second of one worker over the logged finished runs (nan if none).
+#: runs shorter than this (wall seconds) are dominated by start-up and measurement, not MD
+_MIN_RATE_WALL_TIME = 120.0
 
-    Runs resumed from a checkpoint report only the wall time after the resume; the median
-    keeps those few from biasing the estimate.
+
+def measured_throughput(library) -> dict[str, float]:
+    """Atom-steps per second of one worker, per interaction, from the logged runs.
+
+    The median over finished or rejected runs of at least two minutes (shorter ones measure
+    start-up and analysis more than MD; if an interaction has none, all of its runs count).
+    The interactions differ several-fold: the WCA cutoff 2^(1/6) holds about an eighth of the
+    neighbours of the LJ cutoff 2.5. A run resumed from a checkpoint logs only the wall time
+    after the resume; the median keeps those few from biasing the rate.
     """
-    rates = []
+    rates: dict[str, list[tuple[float, float]]] = {}
     for event in read_log(library):
-        if event.get("event") == "done" and event.get("wall_time", 0) > 0:
+        if event.get("event") in ("done", "rerun") and event.get("wall_time", 0) > 0:
             spec = StateSpec(event["interaction"], event["density"], event["temperature_target"],
                              bool(event["equilibrated"]))
             lengths = (event["equilibration_time"], event["production_time"])
-            rates.append(cost(spec, lengths) / event["wall_time"])
-    return float(sorted(rates)[len(rates) // 2]) if rates else math.nan
+            rates.setdefault(spec.interaction, []).append(
+                (event["wall_time"], cost(spec, lengths) / event["wall_time"]))
+    result = {}
+    for interaction, runs in rates.items():
+        long = [r for wall, r in runs if wall >= _MIN_RATE_WALL_TIME] or [r for _, r in runs]
+        result[interaction] = float(sorted(long)[len(long) // 2])
+    return result
 
 
 def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: str | None = None,
@@ -587,11 +599,12 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     bar = tqdm(total=len(todo), desc="states", unit="state", disable=not progress)
     # dropped states are passed over like failed ones, so their series go on below them
     in_flight, failed, attempts, futures = set(), set(closed_before), {}, as_completed()
+    rates = measured_throughput(library)
     try:
         while True:
             while len(in_flight) < n_slots:
                 choice = _choose_next(series, aged, in_flight, failed, settings,
-                                      scratch=scratch, attempts=attempts)
+                                      scratch=scratch, attempts=attempts, rates=rates)
                 if choice is None:
                     break
                 spec, lengths = choice
@@ -672,18 +685,22 @@ def _rerun_lengths(spec: StateSpec, summary: dict, settings) -> tuple[float, flo
     return equilibration, production
 
 
-def _choose_next(series, aged, in_flight, failed, settings, scratch=None, attempts=None):
+def _choose_next(series, aged, in_flight, failed, settings, scratch=None, attempts=None,
+                 rates=None):
     """The ready state with the smallest estimated cost still to run, with its run lengths.
 
-    A state whose run was checkpointed before the campaign stopped costs only what is left
-    of it, so interrupted runs are resumed before fresh ones of similar size start.
+    The cost is in atom-steps, or in seconds where ``rates`` (atom-steps per second, per
+    interaction: :func:`measured_throughput`) knows the interaction. A state whose run was
+    checkpointed before the campaign stopped costs only what is left of it, so interrupted
+    runs are resumed before fresh ones of similar size start.
     """
     def left(spec, lengths):
-        if scratch is None:
-            return cost(spec, lengths)
-        seed = state_seed(spec, settings["seed"], (attempts or {}).get(spec, 0))
-        done = checkpointed_fraction(run_directory(scratch, spec, seed, lengths))
-        return cost(spec, lengths) * (1.0 - done)
+        done = 0.0
+        if scratch is not None:
+            seed = state_seed(spec, settings["seed"], (attempts or {}).get(spec, 0))
+            done = checkpointed_fraction(run_directory(scratch, spec, seed, lengths))
+        rate = (rates or {}).get(spec.interaction, 1.0)
+        return cost(spec, lengths) * (1.0 - done) / rate
 
     candidates = []
     for progress_ in series.values():

@@ -56,13 +56,13 @@ def print_plan(campaign, library, workers: int) -> None:
     """The pending states with estimated tau_alpha and cost, and the time left they add up to."""
     from supercooled.campaign import measured_throughput, plan_remaining
 
-    rate = measured_throughput(library)
+    rates = measured_throughput(library)
     rows = plan_remaining(campaign, library)
     print(f"{'state':<34} {'tau_alpha est.':>14} {'run (tau)':>18} {'worker-h left':>14}  note")
     series_hours, total = {}, 0.0
     for row in rows:
         spec = row["spec"]
-        hours = row["atom_steps"] / rate / 3600 if rate == rate else float("nan")
+        hours = row["atom_steps"] / rates.get(spec.interaction, float("nan")) / 3600
         name = f"{spec.interaction} rho={spec.density} T={spec.temperature}" + \
             ("" if spec.equilibrated else " (aged)")
         note = "likely skipped" if row["likely_skipped"] else ("ready" if row["ready"] else "after warmer")
@@ -74,7 +74,8 @@ def print_plan(campaign, library, workers: int) -> None:
             key = (spec.series, spec.equilibrated)
             series_hours[key] = series_hours.get(key, 0.0) + hours
     longest = max(series_hours.values(), default=0.0)
-    print(f"estimated time left: {total:.1f} worker-hours at {rate / 1e6:.2f} M atom-steps/s per "
-          f"worker (median of the finished runs); with {workers} workers at least "
+    speeds = ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sorted(rates.items()))
+    print(f"estimated time left: {total:.1f} worker-hours at {speeds} M atom-steps/s per worker "
+          f"(median of the logged runs); with {workers} workers at least "
           f"{max(total / workers, longest):.1f} h (a series runs its states one after another); "
           "tau_alpha extrapolated from warmer states, so the cold end is a lower bound")
