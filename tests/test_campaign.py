@@ -337,3 +337,17 @@ def test_a_checkpointed_run_costs_only_what_is_left_and_goes_first(tmp_path):
     # Another seed (a crystallised attempt) is another run: its checkpoint does not count.
     assert cp._choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path,
                            attempts={wca: 1})[0] == camp.aged[0]
+
+
+def test_time_left_adds_the_runs_and_bounds_the_wall_time_by_the_longest_series():
+    lj, lj2, wca = cp.StateSpec("LJ", 1.2, 0.5), cp.StateSpec("LJ", 1.2, 0.45), cp.StateSpec("WCA", 1.2, 0.4)
+    rates = {"LJ": 1e6, "WCA": 4e6}
+    hour = 3600e6  # atom-steps in an hour at 1e6 per second
+    rows = [{"spec": lj, "atom_steps": 2 * hour, "likely_skipped": False},
+            {"spec": lj2, "atom_steps": 3 * hour, "likely_skipped": False},
+            {"spec": wca, "atom_steps": 4 * hour, "likely_skipped": False},
+            {"spec": cp.StateSpec("WCA", 1.2, 0.3), "atom_steps": 99 * hour, "likely_skipped": True}]
+    total, wall = cp.time_left(rows, rates, workers=2)
+    assert total == pytest.approx(6.0)  # 2 + 3 LJ hours, 4 / 4 WCA hours; the skipped one not
+    assert wall == pytest.approx(5.0)   # the LJ series runs its two states one after another
+    assert cp.time_left(rows, rates, workers=1)[1] == pytest.approx(6.0)

@@ -543,6 +543,25 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
     return rows
 
 
+def time_left(rows: list[dict], rates: dict[str, float], workers: int) -> tuple[float, float]:
+    """(worker-hours, wall hours) the rows of :func:`plan_remaining` add up to.
+
+    States marked ``likely_skipped`` are left out. The wall time is a lower bound with
+    ``workers`` workers: the larger of the worker-hours shared evenly and the longest series
+    (its states run one after another).
+    """
+    per_series: dict = {}
+    for row in rows:
+        if row["likely_skipped"]:
+            continue
+        spec = row["spec"]
+        hours = row["atom_steps"] / rates.get(spec.interaction, math.nan) / 3600.0
+        key = (spec.series, spec.equilibrated)
+        per_series[key] = per_series.get(key, 0.0) + hours
+    total = sum(per_series.values())
+    return total, max(total / max(workers, 1), max(per_series.values(), default=0.0))
+
+
 #: runs shorter than this (wall seconds) are dominated by start-up and measurement, not MD
 _MIN_RATE_WALL_TIME = 120.0
 
@@ -626,7 +645,11 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
             counts[outcome] = counts.get(outcome, 0) + (outcome != "rerun")
             if outcome in ("done", "dropped", "failed"):
                 bar.update(1)
-            bar.set_postfix_str(f"{spec.interaction} rho={spec.density} T={spec.temperature} {outcome}")
+            rates = measured_throughput(library)  # the runs just logged refine the estimate
+            _, wall = time_left(plan_remaining(campaign, library, scratch), rates, n_slots)
+            left = f"; about {wall:.1f} h left" if math.isfinite(wall) else ""
+            bar.set_postfix_str(f"{spec.interaction} rho={spec.density} T={spec.temperature} "
+                                f"{outcome}{left}")
         for progress_ in series.values():
             for spec, reason in progress_.skipped().items():
                 if spec not in closed_before:

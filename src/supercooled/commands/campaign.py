@@ -54,12 +54,11 @@ def run(args) -> int:
 
 def print_plan(campaign, library, workers: int) -> None:
     """The pending states with estimated tau_alpha and cost, and the time left they add up to."""
-    from supercooled.campaign import measured_throughput, plan_remaining
+    from supercooled.campaign import measured_throughput, plan_remaining, time_left
 
     rates = measured_throughput(library)
     rows = plan_remaining(campaign, library)
     print(f"{'state':<34} {'tau_alpha est.':>14} {'run (tau)':>18} {'worker-h left':>14}  note")
-    series_hours, total = {}, 0.0
     for row in rows:
         spec = row["spec"]
         hours = row["atom_steps"] / rates.get(spec.interaction, float("nan")) / 3600
@@ -69,13 +68,9 @@ def print_plan(campaign, library, workers: int) -> None:
         note += ", rerun longer" if row["rerun"] else ""
         lengths = "{:.0f} + {:.0f}".format(*row["lengths"])
         print(f"{name:<34} {row['tau_estimate']:>14.3g} {lengths:>18} {hours:>14.2f}  {note}")
-        if not row["likely_skipped"]:
-            total += hours
-            key = (spec.series, spec.equilibrated)
-            series_hours[key] = series_hours.get(key, 0.0) + hours
-    longest = max(series_hours.values(), default=0.0)
+    total, wall = time_left(rows, rates, workers)
     speeds = ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sorted(rates.items()))
     print(f"estimated time left: {total:.1f} worker-hours at {speeds} M atom-steps/s per worker "
-          f"(median of the logged runs); with {workers} workers at least "
-          f"{max(total / workers, longest):.1f} h (a series runs its states one after another); "
-          "tau_alpha extrapolated from warmer states, so the cold end is a lower bound")
+          f"(median of the logged runs); with {workers} workers at least {wall:.1f} h (a series "
+          "runs its states one after another); tau_alpha extrapolated from warmer states, so the "
+          "cold end is a lower bound")
