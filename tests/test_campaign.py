@@ -351,3 +351,17 @@ def test_time_left_adds_the_runs_and_bounds_the_wall_time_by_the_longest_series(
     assert total == pytest.approx(6.0)  # 2 + 3 LJ hours, 4 / 4 WCA hours; the skipped one not
     assert wall == pytest.approx(5.0)   # the LJ series runs its two states one after another
     assert cp.time_left(rows, rates, workers=1)[1] == pytest.approx(6.0)
+
+
+def test_throughput_is_the_median_of_the_latest_long_runs_per_interaction(tmp_path):
+    log = cp._Log(tmp_path)
+    spec = cp.StateSpec("LJ", 1.2, 1.0)
+    atom_steps = cp.cost(spec, (10.0, 10.0))
+    for wall in (1000.0, 900.0, 10.0, 100.0, 200.0, 400.0):  # oldest first; 10 s is start-up
+        log.write("done", spec, equilibration_time=10.0, production_time=10.0, wall_time=wall)
+    log.write("rerun", cp.StateSpec("WCA", 1.2, 1.0), equilibration_time=10.0,
+              production_time=10.0, wall_time=50.0)
+    rates = cp.measured_throughput(tmp_path, recent=3)
+    assert rates["LJ"] == pytest.approx(atom_steps / 400.0)  # median of 900, 200, 400 s (not 10, 100)
+    assert rates["WCA"] == pytest.approx(cp.cost(cp.StateSpec("WCA", 1.2, 1.0), (10.0, 10.0)) / 50.0)
+    assert cp.measured_throughput(tmp_path / "none") == {}

@@ -566,11 +566,12 @@ def time_left(rows: list[dict], rates: dict[str, float], workers: int) -> tuple[
 _MIN_RATE_WALL_TIME = 120.0
 
 
-def measured_throughput(library) -> dict[str, float]:
+def measured_throughput(library, recent: int = 8) -> dict[str, float]:
     """Atom-steps per second of one worker, per interaction, from the logged runs.
 
-    The median over finished or rejected runs of at least two minutes (shorter ones measure
-    start-up and analysis more than MD; if an interaction has none, all of its runs count).
+    The median over the latest ``recent`` finished or rejected runs of at least two minutes
+    (shorter ones measure start-up and analysis more than MD; if an interaction has none, all
+    of its runs count); the latest, because they ran with the current engine and machine load.
     The interactions differ several-fold: the WCA cutoff 2^(1/6) holds about an eighth of the
     neighbours of the LJ cutoff 2.5. A run resumed from a checkpoint logs only the wall time
     after the resume; the median keeps those few from biasing the rate.
@@ -585,7 +586,7 @@ def measured_throughput(library) -> dict[str, float]:
                 (event["wall_time"], cost(spec, lengths) / event["wall_time"]))
     result = {}
     for interaction, runs in rates.items():
-        long = [r for wall, r in runs if wall >= _MIN_RATE_WALL_TIME] or [r for _, r in runs]
+        long = ([r for wall, r in runs if wall >= _MIN_RATE_WALL_TIME] or [r for _, r in runs])[-recent:]
         result[interaction] = float(sorted(long)[len(long) // 2])
     return result
 
