@@ -329,6 +329,15 @@ def run_directory(scratch, spec: StateSpec, seed: int, lengths: tuple[float, flo
     return Path(scratch) / f"{Path(spec.filename).stem}-seed{seed}-{lengths[0]:.6g}-{lengths[1]:.6g}"
 
 
+def cost_left(spec: StateSpec, lengths: tuple[float, float], settings: dict, scratch=None,
+              attempt: int = 0) -> float:
+    """Atom-steps still to run: :func:`cost`, less what a checkpoint in ``scratch`` holds."""
+    if scratch is None:
+        return cost(spec, lengths)
+    run_dir = run_directory(scratch, spec, state_seed(spec, settings["seed"], attempt), lengths)
+    return cost(spec, lengths) * (1.0 - checkpointed_fraction(run_dir))
+
+
 def checkpointed_fraction(run_dir: Path) -> float:
     """Fraction of a run's MD steps behind its last checkpoint (0 if it has none)."""
     path = Path(run_dir) / "checkpoint.json"
@@ -460,7 +469,13 @@ class _SeriesProgress:
         return {s: why for s in self.specs if s not in self.tau and s.temperature < stop}
 
 
-def closed_states(campaign: Campaign, library) -> dict[StateSpec, str]:
+def _series_progress(campaign: Campaign, library) -> dict:
+    """A :class:`_SeriesProgress` per series, from the states already in ``library``."""
+    return {key: _SeriesProgress(specs, _finished_tau(Path(library), specs), campaign.settings)
+            for key, specs in campaign.series.items()}
+
+
+def closed_states(campaign: Campaign, library, series: dict | None = None) -> dict[StateSpec, str]:
     """States not in the library that the campaign will not run, with the reason.
 
     ``"skipped: ..."``: below the cold end of its series (:meth:`_SeriesProgress.skipped`).
@@ -471,8 +486,7 @@ def closed_states(campaign: Campaign, library) -> dict[StateSpec, str]:
 
     library = Path(library)
     closed = {}
-    for specs in campaign.series.values():
-        progress_ = _SeriesProgress(specs, _finished_tau(library, specs), campaign.settings)
+    for progress_ in (series or _series_progress(campaign, library)).values():
         closed |= {spec: f"skipped: {why}" for spec, why in progress_.skipped().items()}
     dropped = {state_filename(e["interaction"], e["density"], e["temperature_target"],
                               bool(e["equilibrated"]))
@@ -483,10 +497,10 @@ def closed_states(campaign: Campaign, library) -> dict[StateSpec, str]:
     return closed
 
 
-def pending_states(campaign: Campaign, library) -> list[StateSpec]:
+def pending_states(campaign: Campaign, library, series: dict | None = None) -> list[StateSpec]:
     """States of the campaign still to run: not in the library, not skipped and not dropped."""
     library = Path(library)
-    closed = closed_states(campaign, library)
+    closed = closed_states(campaign, library, series)
     return [s for s in campaign.states if not (library / s.filename).exists() and s not in closed]
 
 
@@ -508,12 +522,10 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
     scratch = Path(scratch or library.parent / ".campaign-scratch")
 
     def left(spec, lengths):
-        run_dir = run_directory(scratch, spec, state_seed(spec, settings["seed"], 0), lengths)
-        return cost(spec, lengths) * (1.0 - checkpointed_fraction(run_dir))
+        return cost_left(spec, lengths, settings, scratch)
 
-    pending = set(pending_states(campaign, library))
-    series = {key: _SeriesProgress(specs, _finished_tau(library, specs), settings)
-              for key, specs in campaign.series.items()}
+    series = _series_progress(campaign, library)
+    pending = set(pending_states(campaign, library, series))
     _restore_reruns(series, library, settings)
     rows = []
     for progress_ in series.values():
@@ -602,11 +614,10 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     scratch = Path(scratch or library.parent / ".campaign-scratch")
     scratch.mkdir(parents=True, exist_ok=True)
     log, settings = _Log(library), campaign.settings
-    series = {key: _SeriesProgress(specs, _finished_tau(library, specs), settings)
-              for key, specs in campaign.series.items()}
+    series = _series_progress(campaign, library)
     _restore_reruns(series, library, settings)
-    closed_before = closed_states(campaign, library)
-    todo = pending_states(campaign, library)
+    closed_before = closed_states(campaign, library, series)
+    todo = pending_states(campaign, library, series)
     aged = [s for s in todo if not s.equilibrated]
     counts = {"done": 0, "dropped": 0, "failed": 0, "skipped": 0}
     if not todo:
@@ -719,12 +730,8 @@ def _choose_next(series, aged, in_flight, failed, settings, scratch=None, attemp
     runs are resumed before fresh ones of similar size start.
     """
     def left(spec, lengths):
-        done = 0.0
-        if scratch is not None:
-            seed = state_seed(spec, settings["seed"], (attempts or {}).get(spec, 0))
-            done = checkpointed_fraction(run_directory(scratch, spec, seed, lengths))
-        rate = (rates or {}).get(spec.interaction, 1.0)
-        return cost(spec, lengths) * (1.0 - done) / rate
+        steps = cost_left(spec, lengths, settings, scratch, (attempts or {}).get(spec, 0))
+        return steps / (rates or {}).get(spec.interaction, 1.0)
 
     candidates = []
     for progress_ in series.values():
