@@ -382,3 +382,15 @@ def test_bad_input():
         mct.hard_sphere_critical_point(bracket=(0.40, 0.45))
     with pytest.raises(SupercooledError, match="NaN"):
         mct.MCTSystem(K_GRID, np.full(100, np.nan), [1.0], 1.0)
+
+
+def test_table_of_a_missing_or_empty_library_is_an_error_and_writes_nothing(tmp_path, capsys):
+    from supercooled.cli import main
+
+    out = tmp_path / "tc.csv"
+    assert main(["mct", "table", "--library", str(tmp_path / "typo"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SupercooledError, match="holds no states"):
+        mct.ensure_critical_temperature_table(tmp_path / "empty", out, refresh=True)
+    assert not list(tmp_path.glob("tc.*"))

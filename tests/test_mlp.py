@@ -256,6 +256,16 @@ def test_predict_command_line(tmp_path, tiny_model, library, capsys):
     assert main(base + ["--temperature", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "missing column 'S_AB'" in err
+    # Bad output paths fail before any prediction, and nothing is written.
+    base[4] = str(tmp_path / "s.csv")
+    good = base + ["--temperature", "0.7"]
+    assert main(good + ["--out", str(tmp_path / "o2.csv"), "--plot", str(tmp_path / "o2.xyz")]) == 2
+    assert "unsupported file type .xyz" in capsys.readouterr().err
+    assert main(good + ["--out", str(tmp_path / "missing" / "o.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(good + ["--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert not (tmp_path / "o2.csv").exists()
 
 
 def test_predict_stays_inside_the_trained_time_window(tiny_model, library):
@@ -273,6 +283,15 @@ def test_unknown_learning_rate_schedule_is_an_error(library):
     cfg = mlp.TrainConfig(hidden=(4,), epochs=1, lr_schedule="step")
     with pytest.raises(SupercooledError, match="unknown lr_schedule"):
         mlp.train_network(d, None, mlp.Scaler.fit(d.x), config=cfg, progress=False)
+
+
+def test_train_model_keeps_the_config_epochs_unless_told_and_leaves_the_config_alone(library):
+    cfg = mlp.TrainConfig(hidden=(4,), epochs=2, patience=None, threads=1)
+    model, _ = mlp.train_model(library, None, n_members=1, config=cfg, with_mct=False, progress=False)
+    assert model.metadata["config"]["epochs"] == 2
+    model, _ = mlp.train_model(library, None, n_members=1, config=cfg, epochs=1, with_mct=False,
+                               progress=False)
+    assert model.metadata["config"]["epochs"] == 1 and cfg.epochs == 2
 
 
 def test_combine_runs_merges_parallel_splits(tmp_path, library):

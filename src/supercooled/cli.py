@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (SupercooledError, FileNotFoundError, NotADirectoryError, FileExistsError) as error:
-        message = str(error) if isinstance(error, SupercooledError) else f"{error.strerror}: {error.filename}"
+    except (SupercooledError, OSError) as error:
+        # OSError: missing file, a folder given for a file, no permission, disk full ...
+        if isinstance(error, SupercooledError) or not error.strerror:
+            message = str(error)
+        else:
+            message = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
         print(f"supercooled: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

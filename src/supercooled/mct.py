@@ -793,7 +793,9 @@ def critical_temperature_table(library=None, out=None, *, densities=None,
         from pathlib import Path
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False, float_format="%.6g")
+        temporary = Path(path).with_suffix(".csv.tmp")
+        table.to_csv(temporary, index=False, float_format="%.6g")
+        temporary.replace(path)  # atomic: a reader never sees half a table
     return table
 
 
@@ -827,6 +829,10 @@ def ensure_critical_temperature_table(library=None, out=None, *, refresh: bool =
     import pandas as pd
 
     ds = _library_dataset(library)
+    if not ds.sizes.get("state", 0):
+        # A mistyped folder loads as an empty library: never replace a table with NaN rows.
+        raise SupercooledError(f"library {library or 'data/library'} holds no states; "
+                               "T_mct table not written")
     path = Path(out) if out is not None else Path(default_critical_temperature_path())
     sidecar = path.with_suffix(".json")
     fingerprint = library_fingerprint(ds)
@@ -837,8 +843,10 @@ def ensure_critical_temperature_table(library=None, out=None, *, refresh: bool =
         except (OSError, ValueError):
             pass
     table = critical_temperature_table(ds, path, progress=progress)
-    sidecar.write_text(json.dumps({"library_fingerprint": fingerprint,
-                                   "n_states": int(ds.sizes.get("state", 0))}, indent=1) + "\n")
+    temporary = sidecar.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps({"library_fingerprint": fingerprint,
+                                     "n_states": int(ds.sizes.get("state", 0))}, indent=1) + "\n")
+    temporary.replace(sidecar)
     return table
 
 

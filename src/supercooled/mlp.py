@@ -38,7 +38,7 @@ import json
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -638,20 +638,23 @@ def summarize(rows) -> dict:
     return out
 
 
-def train_model(library, out=None, *, epochs: int = 1000, n_members: int = 5, seed: int = 0,
+def train_model(library, out=None, *, epochs: int | None = None, n_members: int = 5, seed: int = 0,
                 n_splits: int = 1, test_fraction: float = 0.1, config: TrainConfig | None = None,
                 with_mct: bool = True, progress: bool = True):
     """The one call that (re)trains the shipped model: split, train, test, save.
 
     Trains ``n_splits`` ensembles on 90/10 state splits; the first (split seed ``seed``) is
     saved to ``out`` with the per-state test results of all splits (``evaluation.csv``),
-    their summary in the metadata, and MCT's curves of the test states (``mct_curves.csv``)
-    when :mod:`supercooled.mct` is available (``with_mct``). Returns (ensemble, evaluation DataFrame).
+    their summary in the metadata, and MCT's curves of the test states of all splits
+    (``mct_curves.csv``, with ``with_mct``). ``epochs``, if given, overrides that of ``config``
+    (default :class:`TrainConfig`; the caller's object is not changed). Returns (ensemble,
+    evaluation DataFrame).
     """
-    cfg = config or TrainConfig(epochs=epochs)
-    cfg.epochs = int(epochs)
+    cfg = replace(config) if config is not None else TrainConfig()
+    if epochs is not None:
+        cfg.epochs = int(epochs)
     if cfg.epochs < 1:
-        raise SupercooledError(f"epochs must be >= 1, got {epochs}")
+        raise SupercooledError(f"epochs must be >= 1, got {cfg.epochs}")
     ds = load_states(library)
     table, ensembles = cross_validate(ds, n_splits=n_splits, seed=seed,
                                       test_fraction=test_fraction, n_members=n_members,

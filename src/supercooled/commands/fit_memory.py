@@ -39,8 +39,12 @@ def run(args) -> int:
     import pandas as pd
 
     from supercooled import evolution
-    from supercooled.errors import SupercooledError
+    from supercooled.errors import SupercooledError, check_output_path
 
+    if args.out:
+        check_output_path(args.out)
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise SupercooledError(f"--max-seconds must be positive, got {args.max_seconds}")
     settings = evolution.FitSettings(
         n_exp=args.n_exp, seed=args.seed, target_loss=args.target_loss,
         max_generations=args.max_generations, max_seconds=args.max_seconds,

@@ -78,8 +78,12 @@ def run_critical(args) -> int:
 
 
 def run_table(args) -> int:
+    from pathlib import Path
+
     from supercooled import mct
 
+    if args.library is not None and not Path(args.library).is_dir():
+        raise SupercooledError(f"library folder {args.library} does not exist")
     out = args.out or mct.default_critical_temperature_path()
     table = mct.ensure_critical_temperature_table(args.library, out, refresh=True, progress=True)
     print(table.to_string(index=False))

@@ -23,8 +23,15 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from supercooled import mlp
+    from matplotlib.backend_bases import FigureCanvasBase
 
+    from supercooled import mlp
+    from supercooled.errors import check_output_path
+
+    if args.out:
+        check_output_path(args.out)
+    if args.plot:
+        check_output_path(args.plot, suffixes=set(FigureCanvasBase.get_supported_filetypes()))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = mlp.predict(args.structure_factor, args.interaction, args.density,

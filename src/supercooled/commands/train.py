@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from supercooled.errors import SupercooledError
+from supercooled.errors import SupercooledError, check_output_path
 
 
 def register(subparsers):
@@ -31,6 +31,7 @@ def run(args) -> int:
     for name in ("epochs", "ensemble", "splits"):
         if getattr(args, name) < 1:
             raise SupercooledError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    check_output_path(args.out, folder=True)
     config = mlp.TrainConfig(epochs=args.epochs, threads=args.threads, device=args.device)
     model, table = mlp.train_model(args.library, args.out, epochs=args.epochs,
                                    n_members=args.ensemble, seed=args.seed,
