@@ -77,3 +77,17 @@ def test_bad_input():
         solid_fraction(np.random.default_rng(0).uniform(size=(50, 3)), -1.0)
     with pytest.raises(SupercooledError, match="cells"):
         fcc_positions(0, 1.0)
+
+
+def test_points_on_the_upper_boundary_are_wrapped_to_the_lower_one():
+    """x just below L/2 (or an image of it) rounds to +L/2 in float32: freud needs [-L/2, L/2)."""
+    from supercooled.crystal import _system
+
+    length = 3.0
+    positions = np.random.default_rng(4).uniform(-1.5, 1.5, (50, 3))
+    positions[0] = [1.5 - 1e-9, -1.5, 4.5 - 1e-9]
+    _, points = _system(positions, length)
+    assert points.dtype == np.float32
+    assert np.all(points < length / 2) and np.all(points >= -length / 2)
+    assert points[0, 0] == -1.5 and points[0, 2] == -1.5
+    assert 0.0 <= solid_fraction(positions, length) <= 1.0

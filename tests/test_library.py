@@ -112,6 +112,7 @@ def test_load_select_split(tmp_path):
 
 
 def test_empty_library_and_default_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("SUPERCOOLED_LIBRARY", raising=False)  # a user's setting must not leak in
     empty = load_library(tmp_path / "does-not-exist")
     assert empty.sizes["state"] == 0 and empty.sizes["k"] == K_GRID.size
     with pytest.raises(SupercooledError):

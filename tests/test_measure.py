@@ -148,7 +148,8 @@ def test_measure_a_run_from_simulate(tmp_path, capsys):
     assert ds.attrs["n_particles"] == 500 and ds.attrs["equilibrated"] == 1
     assert 6.5 < float(ds["k_p"]) < 8.0  # main peak of a dense KA liquid
     assert float(ds["S"].sel(pair="AA").max()) > 1.5
-    # hot liquid (T = 2): relaxes within the run, about 0.36 tau for N = 1200 (field notes)
+    # hot liquid (T = 2): relaxes within the run; an independent LAMMPS run (LJ, rho = 1.2,
+    # T = 2.0, N = 1200, 20 tau NVT then NVE) measured tau_alpha(A, k = 7.25) = 0.36 tau
     assert 0.2 < float(ds["tau_alpha"]) < 0.6
     assert np.nanmax(ds["phi_s"].values) <= 1.0 and ds["phi_s"].values[0, 0] > 0.99
     msd = ds["msd"].values[0]
@@ -202,3 +203,112 @@ def test_wrong_types_and_box_are_refused(tmp_path):
     (tmp_path / "text.gsd").write_text("not a trajectory")
     with pytest.raises(SupercooledError, match="cannot read"):
         read_trajectory(tmp_path / "text.gsd")
+
+
+def small_gas(tmp_path, name="mine.gsd", dt=DT):
+    steps = log_periodic_steps(n_blocks=3)
+    positions, typeid, v = ideal_gas(steps, n_particles=200, box_length=6.0)
+    return write_trajectory(tmp_path / name, steps, positions, typeid, 6.0, dt=dt,
+                            velocities=np.repeat(v[None], steps.size, axis=0))
+
+
+def test_unknown_interaction_is_refused_and_nothing_is_written(tmp_path, capsys):
+    gsd_path = small_gas(tmp_path)
+    with pytest.raises(SupercooledError, match="unknown interaction 'Morse'"):
+        measure_run(gsd_path, progress=False, interaction="Morse")
+    assert main(["measure", str(gsd_path), "--interaction", "Morse", "--quiet"]) == 2
+    assert "unknown interaction" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.gsd"]
+
+
+def test_interaction_contradicting_run_json_is_refused(gas_run, tmp_path):
+    run_dir, *_ = gas_run  # run.json says WCA
+    out = tmp_path / "state.nc"
+    with pytest.raises(SupercooledError, match="contradicts run.json"):
+        measure_run(run_dir, out, progress=False, interaction="LJ")
+    assert not out.exists()
+    ds = read_state(measure_run(run_dir, out, progress=False, interaction="wca"))
+    assert ds.attrs["interaction"] == "WCA"
+
+
+def test_metadata_is_checked_before_the_expensive_work(tmp_path, monkeypatch):
+    import supercooled.measure as measure
+
+    gsd_path = small_gas(tmp_path)
+    trajectory = read_trajectory(gsd_path)
+
+    def expensive(*args, **kwargs):
+        raise AssertionError("S(k) or correlations computed before the metadata was checked")
+
+    monkeypatch.setattr(measure, "partial_structure_factors", expensive)
+    monkeypatch.setattr(measure, "self_correlations", expensive)
+    cases = [({"interaction": "LJ", "temperature": float("nan")}, "temperature"),
+             ({"interaction": "LJ", "temperature": -1.0}, "temperature"),
+             ({"interaction": "Morse"}, "unknown interaction"),
+             ({}, "interaction"),
+             ({"interaction": "LJ", "run": {"temperature": -0.5}}, "temperature")]
+    for kwargs, message in cases:
+        run = kwargs.pop("run", None)
+        with pytest.raises(SupercooledError, match=message):
+            measure.measure_trajectory(trajectory, run, **kwargs)
+    # measure_run refuses given metadata before it even reads the trajectory
+    monkeypatch.setattr(measure, "read_trajectory", expensive)
+    for kwargs, message in cases[:4]:
+        with pytest.raises(SupercooledError, match=message):
+            measure_run(gsd_path, progress=False, **kwargs)
+
+
+def test_given_time_step_overrides_the_gsd_log(tmp_path):
+    """As documented: the caller's dt first, then the GSD log, then run.json."""
+    gsd_path = small_gas(tmp_path)
+    ds = read_state(measure_run(gsd_path, progress=False, interaction="LJ", dt=2 * DT))
+    assert ds.attrs["dt"] == 2 * DT
+
+
+def test_write_trajectory_never_stores_the_upper_boundary(tmp_path):
+    """float64 wraps below L/2 that round onto +L/2 in float32 go to -L/2 with image + 1."""
+    import gsd.hoomd
+
+    length = 3.0
+    steps = np.arange(3) * 10
+    positions, typeid, _ = ideal_gas(steps, n_particles=50, box_length=length)
+    positions[:, 0] = [1.5 - 1e-9, -1.5, 4.5 - 1e-9]
+    path = write_trajectory(tmp_path / "edge.gsd", steps, positions, typeid, length, dt=DT)
+    with gsd.hoomd.open(str(path), "r") as trajectory:
+        stored = np.array([frame.particles.position for frame in trajectory])
+    assert np.all(stored < length / 2) and np.all(stored >= -length / 2)
+    assert np.allclose(read_trajectory(path).positions, positions, atol=1e-5)
+
+
+def test_stale_image_flags_after_some_stored_ones_are_refused(tmp_path):
+    """Frame 1 stores particles.image, later frames do not: they inherit frame 0's flags."""
+    import gsd.hoomd
+
+    length = 4.0
+    steps = np.arange(6) * 100
+    positions, typeid, _ = ideal_gas(steps, n_particles=100, box_length=length, temperature=4.0)
+    image = np.floor(positions / length + 0.5).astype(np.int32)
+    assert np.any(image[1] != image[0]) and np.any(image[2:] != image[1])
+    with gsd.hoomd.open(str(tmp_path / "mixed.gsd"), "w") as trajectory:
+        for i, step in enumerate(steps):
+            frame = gsd.hoomd.Frame()
+            frame.configuration.step = int(step)
+            frame.configuration.box = [length, length, length, 0, 0, 0]
+            frame.particles.N = 100
+            frame.particles.types = ["A", "B"]
+            frame.particles.typeid = typeid.astype(np.uint32)
+            frame.particles.position = (positions[i] - image[i] * length).astype(np.float32)
+            if i < 2:
+                frame.particles.image = image[i]
+            trajectory.append(frame)
+    with gsd.hoomd.open(str(tmp_path / "mixed.gsd"), "r") as trajectory:
+        assert trajectory.file.chunk_exists(frame=1, name="particles/image")
+    with pytest.raises(SupercooledError, match="image"):
+        read_trajectory(tmp_path / "mixed.gsd")
+
+
+def test_typeid_outside_the_types_is_refused():
+    from supercooled.measure import _species_index
+
+    with pytest.raises(SupercooledError, match="outside the 2 particle types"):
+        _species_index(["A", "B"], np.array([0, 1, 2], dtype=np.uint32))

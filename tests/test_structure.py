@@ -41,7 +41,10 @@ def test_simple_cubic_crystal_has_bragg_peaks_at_the_reciprocal_lattice():
     positions = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(-1, 3)
     n = positions.shape[0]
     typeid = np.zeros(n, dtype=int)
-    typeid[::5] = 1  # B on a sub-lattice too, so every partial is Bragg-like
+    # every fifth site is B: not a sub-lattice of the box (the index is 36 i + 6 j + k), so the
+    # single partials are not Bragg-like. Their species-blind sum S_AA + 2 S_AB + S_BB is
+    # (1/N) <|rho(q)|^2> of the whole crystal, whatever the labels: that is what is checked.
+    typeid[::5] = 1
     s = partial_structure_factors(positions, typeid, length)
     total = s[0] + 2 * s[1] + s[2]
     # expected: N x (fraction of the bin's lattice vectors that are multiples of `cells`)
@@ -132,3 +135,49 @@ def test_bad_input():
         partial_structure_factors(np.full((10, 3), np.nan), np.zeros(10, int), 5.0)
     with pytest.raises(SupercooledError, match="no frames"):
         partial_structure_factors([], np.zeros(10, int), 5.0)
+
+
+def test_bad_box_typeid_and_grid_are_refused_before_any_work(monkeypatch):
+    import supercooled.structure as structure
+
+    def no_lattice(*args, **kwargs):
+        raise AssertionError("the reciprocal lattice was built before the input was checked")
+
+    monkeypatch.setattr(structure, "_ReciprocalLattice", no_lattice)
+    rng = np.random.default_rng(1)
+    positions = rng.uniform(0, 5.0, (10, 3))
+    typeid = species(10)
+    for box in (0.0, -5.0, np.nan, np.inf, "wide"):
+        with pytest.raises(SupercooledError, match="box length"):
+            partial_structure_factors(positions, typeid, box)
+    bad_frame = positions.copy()
+    bad_frame[3, 1] = np.inf
+    with pytest.raises(SupercooledError, match="NaN or infinity"):  # in the second frame
+        partial_structure_factors([positions, bad_frame], typeid, 5.0)
+    for bad in (np.full(10, 2), np.r_[typeid[:-1], -1], np.full(10, 0.5)):
+        with pytest.raises(SupercooledError, match="typeid values"):
+            partial_structure_factors(positions, bad, 5.0)
+    with pytest.raises(SupercooledError, match="one species index per particle"):
+        partial_structure_factors(positions, typeid[:-1], 5.0)
+    grids = {"ascending": K_GRID[::-1], "uniformly": np.r_[K_GRID[:10], K_GRID[11:20]],
+             "differs from the bin width": K_GRID[::2], "finite": np.r_[K_GRID[:5], np.nan]}
+    for message, grid in grids.items():
+        with pytest.raises(SupercooledError, match=message):
+            partial_structure_factors(positions, typeid, 5.0, k_grid=grid)
+    with pytest.raises(SupercooledError, match="dk"):
+        partial_structure_factors(positions, typeid, 5.0, dk=0.0)
+    with pytest.raises(SupercooledError, match="box length"):
+        shell_counts(-1.0)
+
+
+def test_a_coarser_grid_with_its_own_dk_is_accepted():
+    rng = np.random.default_rng(2)
+    positions = rng.uniform(0, 6.0, (200, 3))
+    grid = (np.arange(1, 21) - 0.5) * 0.8
+    s = partial_structure_factors(positions, species(200), 6.0, k_grid=grid, dk=0.8)
+    assert s.shape == (3, 20) and np.isfinite(s).all()
+
+
+def test_peak_position_needs_matching_lengths():
+    with pytest.raises(SupercooledError, match="same length"):
+        peak_position(np.ones(K_GRID.size - 1))

@@ -72,6 +72,8 @@ def test_explicit_particle_number_sets_box():
         ({"temperature": "hot"}, "temperature must be a number"),
         ({"n_particles": 1201}, "80:20"),
         ({"n_particles": 0}, "positive integer"),
+        ({"n_particles": float("nan")}, "positive integer"),
+        ({"n_particles": float("inf")}, "positive integer"),
     ],
 )
 def test_state_point_rejects_bad_input(kwargs, message):
@@ -83,3 +85,9 @@ def test_state_point_rejects_bad_input(kwargs, message):
 def test_density_scaling():
     assert systems.density_scaled_temperature(0.5, 1.2) == pytest.approx(0.5)
     assert systems.density_scaled_temperature(0.5, 1.44, gamma=5.0) == pytest.approx(0.5 * 1.2**5)
+
+
+@pytest.mark.parametrize("n", [float("nan"), float("inf"), -float("inf"), "many", None, 12.5])
+def test_composition_rejects_non_integers_with_one_error_type(n):
+    with pytest.raises(SupercooledError, match="positive integer"):
+        systems.composition(n)

@@ -36,13 +36,19 @@ def _system(positions, box_length):
     if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) <= NUM_NEIGHBORS:
         raise SupercooledError(
             f"positions must be an (N, 3) array with N > {NUM_NEIGHBORS}, got {positions.shape}")
-    box_length = float(box_length)
-    if not np.isfinite(positions).all() or not box_length > 0:
-        raise SupercooledError("positions must be finite and the box length positive")
+    try:
+        box_length = float(box_length)
+    except (TypeError, ValueError):
+        raise SupercooledError(f"box length must be a number, got {box_length!r}") from None
+    if not np.isfinite(positions).all() or not (np.isfinite(box_length) and box_length > 0):
+        raise SupercooledError("positions must be finite and the box length positive and finite")
     box = freud.box.Box.cube(box_length)
-    # freud wants coordinates inside [-L/2, L/2); accept unwrapped input
-    wrapped = positions - box_length * np.floor(positions / box_length + 0.5)
-    return box, wrapped.astype(np.float32)
+    # freud wants float32 coordinates inside [-L/2, L/2); accept unwrapped input. Wrapping in
+    # float64 and then rounding to float32 can land on +L/2: wrap_positions moves those to -L/2
+    from supercooled.md import wrap_positions
+
+    wrapped, _ = wrap_positions(positions, box_length)
+    return box, wrapped
 
 
 def solid_like(positions, box_length: float) -> np.ndarray:

@@ -32,8 +32,8 @@ a time origin: lags s*dt inside a block are averaged over the n_blocks origins, 
 that are multiples of B over all pairs of block starts. The frame count is
 n_blocks * len(offsets) + 1 instead of t_prod / dt. ``run.json`` stores
 {"block_length_steps": B, "frame_offsets_steps": [...], "n_blocks": n}. With
-``block_time=None``, B = max(production / 20, 100 steps) (>= ~20 origins); production is
-rounded up to a whole number of blocks.
+``block_time=None``, B = max(production / 20, 100 steps) (>= ~20 origins). Either way the
+production is rounded up to a whole number of blocks, never shortened.
 
 Checkpoints: the engine state is written at the end of equilibration chunks and at block
 starts in production, at most every :data:`CHECKPOINT_WALL_SECONDS` of wall time (serial
@@ -162,9 +162,10 @@ class Schedule:
 
 
 def make_schedule(production_steps: int, block_steps: int | None = None) -> Schedule:
-    """Blocks of B steps covering ``production_steps`` (rounded to whole blocks).
+    """Blocks of B steps covering ``production_steps`` (rounded up to whole blocks).
 
-    B defaults to max(ceil(production / 20), 100), or the whole production if shorter.
+    B defaults to max(ceil(production / 20), 100), or the whole production if shorter. With a
+    given B the production is likewise rounded up (never shortened): ceil(production / B) blocks.
     """
     if block_steps is None:
         block = max(MIN_BLOCK_STEPS, math.ceil(production_steps / DEFAULT_N_BLOCKS))
@@ -172,7 +173,9 @@ def make_schedule(production_steps: int, block_steps: int | None = None) -> Sche
         n_blocks = math.ceil(production_steps / block)
     else:
         block = int(block_steps)
-        n_blocks = max(1, round(production_steps / block))
+        if block < 1:
+            raise SupercooledError(f"block length must be at least one step, got {block_steps!r}")
+        n_blocks = max(1, -(-int(production_steps) // block))  # ceil, in exact integers
     return Schedule(block, n_blocks, tuple(int(s) for s in block_offsets(block)))
 
 
@@ -704,7 +707,9 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
     of one block of the schedule; ``threads > 1`` uses the engine's OpenMP styles; with
     ``resume=True`` a finished directory is returned and a checkpoint continued, with
     ``resume=False`` the directory's run files are overwritten. Returns a :class:`RunResult`.
-    Bad input raises :class:`~supercooled.errors.SupercooledError`.
+    Bad input raises :class:`~supercooled.errors.SupercooledError`. If the run fails before
+    writing anything (e.g. the set-up's energy minimisation), the folders this call created
+    are removed again; an existing directory, or one holding files, is left as it is.
     """
     plan = _plan(state, equilibration_time, production_time, dt, seed, engine, block_time,
                  threads)
@@ -716,8 +721,32 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
         if finished is not None:
             return finished
     md_engine = make_engine(plan.engine, plan.state, dt=plan.dt, threads=plan.threads)
+    created = _missing_folders(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _Run(md_engine, plan, run_dir, progress).run(resume)
+    except BaseException:
+        if md_engine.rank == 0:  # the rank that writes files; others leave the folder alone
+            _remove_if_empty(created)
+        raise
     finally:
         md_engine.close()
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders (deepest first) that are still empty; keep any holding a file."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: it holds files worth keeping, and so do its parents
+            return

@@ -4,15 +4,19 @@ Trajectory contract (written by supercooled.md; HOOMD-blue users may write the s
 ``RUN_DIR/trajectory.gsd`` with configuration.step (MD step from the start of production),
 a cubic box [L, L, L, 0, 0, 0], particles.types containing "A" and "B", typeid, positions
 wrapped into the box, particles.image in *every* frame (unwrapped = position + image * L) and a
-constant particle order. The time step comes from ``frame.log["supercooled/dt"]``, else from
-``RUN_DIR/run.json`` ("dt"), else from the caller (``dt=`` / ``--dt``). The frame schedule is
-log-periodic (see :func:`supercooled.dynamics.block_starts`); run.json's
+constant particle order (gsd.hoomd leaves out a frame's image chunk when it equals frame 0's;
+such frames are checked for stale flags, see :func:`_check_unwrapped`). The time step is the
+caller's (``dt=`` / ``--dt``) when given, else ``frame.log["supercooled/dt"]``, else
+``RUN_DIR/run.json`` ("dt"). The frame schedule is log-periodic (see :func:`supercooled.dynamics.block_starts`); run.json's
 ``schedule.block_length_steps`` is used when present, otherwise it is inferred.
 
 ``run.json`` supplies the state's attributes (interaction, density, target and measured
 temperature, seed, engine, ...). Without it (a HOOMD user's own run) the density is N / L^3, the
 temperature is the mean kinetic temperature of the stored velocities,
-T = sum m v^2 / (3 N - 3) (NVE conserves the total momentum), and the interaction must be given.
+T = sum m v^2 / (3 N - 3) (NVE conserves the total momentum), and the interaction must be given
+("LJ" or "WCA"). A given interaction must agree with run.json's; a given temperature replaces
+the measured one of run.json or of the velocities. The interaction and the given numbers are
+checked before the trajectory is read, all metadata before any S(k) or correlation is computed.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from supercooled.dynamics import block_starts, diffusion_coefficient, self_corre
 from supercooled.dynamics import to_time_grid as _to_time_grid
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
-from supercooled.library import interaction_label, write_state
+from supercooled.library import write_state
+from supercooled.md import wrap_positions
 from supercooled.structure import partial_structure_factors, peak_position
-from supercooled.systems import MASS, PAIRS, SPECIES
+from supercooled.systems import MASS, PAIRS, SPECIES, normalize_interaction
 
 TRAJECTORY_NAME = "trajectory.gsd"
 RUN_FILE = "run.json"
@@ -67,7 +72,12 @@ def _species_index(types, typeid) -> np.ndarray:
         raise SupercooledError(f"trajectory particle types {types} lack {', '.join(missing)}: "
                                "measure needs types 'A' and 'B'")
     mapping = np.array([SPECIES.index(t) if t in SPECIES else -1 for t in types])
-    species = mapping[np.asarray(typeid)]
+    typeid = np.asarray(typeid)
+    if typeid.size and (typeid.min() < 0 or typeid.max() >= len(types)):
+        raise SupercooledError(f"trajectory typeid values {int(typeid.min())} ... "
+                               f"{int(typeid.max())} lie outside the {len(types)} particle "
+                               f"types {types}")
+    species = mapping[typeid]
     if np.any(species < 0):
         raise SupercooledError(f"trajectory has particles of types other than A and B: {types}")
     return species
@@ -133,24 +143,32 @@ def _read_frames(trajectory, box_length, n_particles, progress):
         if has_velocity:
             velocity = np.asarray(frame.particles.velocity, dtype=float)
             temperatures.append(MASS * np.sum(velocity**2) / (3 * n_particles - 3))
+    # A frame without its own particles.image chunk took frame 0's flags: right if the writer
+    # left the chunk out because it equalled frame 0's (gsd.hoomd does), stale if the writer
+    # never stores it per frame. Tell the two apart by the jumps next to every such frame.
     file = trajectory.file
-    if not any(file.chunk_exists(frame=i, name="particles/image") for i in range(1, n_frames)):
-        # Image flags never stored after frame 0: either no particle ever crossed the boundary
-        # or the writer did not store them per frame. Tell the two apart by the jumps.
-        _check_unwrapped(positions, box_length)
+    lacking = np.array([i > 0 and not file.chunk_exists(frame=i, name="particles/image")
+                        for i in range(n_frames)])
+    suspect = np.flatnonzero(lacking[1:] | lacking[:-1]) + 1
+    if suspect.size:
+        _check_unwrapped(positions, box_length, suspect)
     return steps, positions, temperatures
 
 
-def _check_unwrapped(positions: np.ndarray, box_length: float) -> None:
-    """Refuse trajectories whose image flags are missing or stale (called only when no frame
-    after the first stores particles.image).
+def _check_unwrapped(positions: np.ndarray, box_length: float, frames=None) -> None:
+    """Refuse trajectories whose image flags are missing or stale.
 
-    A particle that crosses the boundary without its image flag changing jumps by about L
-    between consecutive frames. Real motion between stored frames is far below L / 2 in a
-    dense liquid, so such a jump means positions cannot be unwrapped (HOOMD-blue writes
-    particles.image only in frame 0 unless the GSD writer has dynamic=['property', 'momentum']).
+    Checks the jump from frame i - 1 to frame i for every i in ``frames`` (default: all),
+    which :func:`_read_frames` chooses as the pairs that involve a frame without its own
+    particles.image chunk. Where unwrapping first goes wrong, a frame with stale flags
+    follows one with correct flags (or with other stale flags), so checking those pairs finds
+    every stale frame. A particle that crosses the boundary without its image flag changing
+    jumps by about L between consecutive frames. Real motion between stored frames is far
+    below L / 2 in a dense liquid, so such a jump means positions cannot be unwrapped
+    (HOOMD-blue writes particles.image only in frame 0 unless the GSD writer has
+    dynamic=['property', 'momentum']).
     """
-    for i in range(1, positions.shape[0]):
+    for i in range(1, positions.shape[0]) if frames is None else frames:
         if np.max(np.abs(positions[i] - positions[i - 1])) > 0.5 * box_length:
             raise SupercooledError(
                 f"particles jump by more than L/2 between frames {i - 1} and {i}: particles.image "
@@ -207,11 +225,23 @@ def _structure_frames(trajectory: Trajectory, origins: np.ndarray, max_frames: i
     return candidates[pick]
 
 
-def _attributes(trajectory, run, dt, equilibrated, interaction, temperature):
-    state = run.get("state", {})
-    interaction = interaction or state.get("interaction")
-    if not interaction:
+def _interaction(run: dict, interaction) -> str:
+    """"LJ" or "WCA": the given interaction, which must agree with run.json's, else run.json's."""
+    stored = (run.get("state") or {}).get("interaction")
+    if interaction:
+        given = normalize_interaction(interaction)
+        if stored and normalize_interaction(stored) != given:
+            raise SupercooledError(f"interaction {interaction!r} contradicts run.json, which says "
+                                   f"{stored!r}: leave out --interaction for a run with run.json")
+        return given
+    if not stored:
         raise SupercooledError("no run.json with the interaction: pass --interaction LJ or WCA")
+    return normalize_interaction(stored)
+
+
+def _attributes(trajectory, run, dt, equilibrated, interaction, temperature):
+    state = run.get("state") or {}
+    interaction = _interaction(run, interaction)
     density = state.get("density", trajectory.n_particles / trajectory.box_length**3)
     measured = temperature if temperature is not None else run.get("temperature")
     if measured is None:
@@ -228,15 +258,24 @@ def _attributes(trajectory, run, dt, equilibrated, interaction, temperature):
 
     def number(key, default=float("nan")):
         value = run.get(key)
-        return default if value is None else float(value)
+        try:
+            return default if value is None else float(value)
+        except (TypeError, ValueError):
+            raise SupercooledError(f"run.json: {key} must be a number, got {value!r}") from None
+
+    seed = run.get("seed")
+    try:
+        seed = -1 if seed is None else int(seed)
+    except (TypeError, ValueError):
+        raise SupercooledError(f"run.json: seed must be an integer, got {seed!r}") from None
 
     return {
-        "interaction": interaction_label(interaction),
+        "interaction": interaction,
         "density": _positive("density", density),
         "temperature": _positive("temperature", measured),
         "temperature_target": _positive("target temperature", target),
         "n_particles": trajectory.n_particles,
-        "seed": int(run.get("seed", -1) if run.get("seed") is not None else -1),
+        "seed": seed,
         "dt": dt,
         "engine": str(run.get("engine") or "unknown"),
         "engine_version": str(run.get("engine_version") or ""),
@@ -247,7 +286,6 @@ def _attributes(trajectory, run, dt, equilibrated, interaction, temperature):
         "equilibrated": int(bool(equilibrated)),
         "created": str(run.get("created") or datetime.now(UTC).isoformat(timespec="seconds")),
         "box_length": trajectory.box_length,
-        "measured": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -258,6 +296,8 @@ def measure_trajectory(trajectory: Trajectory, run: dict | None = None, *, dt=No
     """The state Dataset (library schema) of a trajectory already in memory."""
     run = run or {}
     dt = _time_step(trajectory, run, dt)
+    # metadata first: a bad interaction or temperature must fail before the expensive part
+    attrs = _attributes(trajectory, run, dt, equilibrated, interaction, temperature)
     block_length = run.get("schedule", {}).get("block_length_steps")
     origins, block_length = block_starts(trajectory.steps, block_length)
     frames = _structure_frames(trajectory, origins, max_structure_frames)
@@ -271,8 +311,8 @@ def measure_trajectory(trajectory: Trajectory, run: dict | None = None, *, dt=No
     msd = _to_time_grid(lags[0].times(dt), lags[0].msd, lags[0].counts, kind="msd")
     both = np.isfinite(first) & np.isfinite(second)
     ageing = float(np.max(np.abs(first - second)[both])) if both.any() else float("nan")
-    attrs = _attributes(trajectory, run, dt, equilibrated, interaction, temperature)
-    attrs.update(block_length_steps=int(block_length), n_origins=int(min(origins.size, max_origins)),
+    attrs.update(measured=datetime.now(UTC).isoformat(timespec="seconds"),
+                 block_length_steps=int(block_length), n_origins=int(min(origins.size, max_origins)),
                  n_frames=int(trajectory.steps.size), n_structure_frames=int(frames.size))
     ds = xr.Dataset(
         {
@@ -315,12 +355,20 @@ def measure_run(run_dir_or_gsd, out=None, *, dt=None, progress: bool = True, equ
                 max_structure_frames: int = MAX_STRUCTURE_FRAMES) -> Path:
     """Measure a run (directory or .gsd) and write its state file; return the file's path.
 
-    ``out`` defaults to RUN_DIR/state.nc. ``dt``, ``interaction`` and ``temperature`` override
-    or complete what the trajectory and run.json say; ``equilibrated=False`` marks an aged glass
-    (default: run.json's "equilibrated", else True).
+    ``out`` defaults to RUN_DIR/state.nc. ``dt`` and ``temperature`` override or complete what
+    the trajectory and run.json say; ``interaction`` ("LJ" or "WCA") is needed without run.json
+    and must agree with it otherwise; ``equilibrated=False`` marks an aged glass (default:
+    run.json's "equilibrated", else True). Bad metadata raises
+    :class:`~supercooled.errors.SupercooledError` before the trajectory is read; nothing is
+    written then.
     """
     gsd_path, run_dir = _resolve_paths(run_dir_or_gsd)
     run = _read_run_json(run_dir)
+    _interaction(run, interaction)
+    if temperature is not None:
+        _positive("temperature", temperature)
+    if dt is not None:
+        _positive("time step dt", dt)
     trajectory = read_trajectory(gsd_path, progress=progress)
     ds = measure_trajectory(trajectory, run, dt=dt, equilibrated=equilibrated,
                             interaction=interaction, temperature=temperature,
@@ -339,8 +387,8 @@ def write_trajectory(path, steps, positions, typeid, box_length: float, *, dt: f
     import gsd.hoomd
 
     positions = np.asarray(positions, dtype=float)
-    image = np.floor(positions / box_length + 0.5).astype(np.int32)
-    wrapped = positions - image * box_length
+    # float32 positions in [-L/2, L/2) (a coordinate that rounds onto +L/2 moves to -L/2)
+    wrapped, image = wrap_positions(positions, box_length)
     path = Path(path)
     with gsd.hoomd.open(str(path), "w") as trajectory:
         for i, step in enumerate(steps):
@@ -350,7 +398,7 @@ def write_trajectory(path, steps, positions, typeid, box_length: float, *, dt: f
             frame.particles.N = positions.shape[1]
             frame.particles.types = list(SPECIES)
             frame.particles.typeid = np.asarray(typeid, dtype=np.uint32)
-            frame.particles.position = wrapped[i].astype(np.float32)
+            frame.particles.position = wrapped[i]
             frame.particles.image = image[i]
             if velocities is not None:
                 frame.particles.velocity = np.asarray(velocities[i], dtype=np.float32)

@@ -140,18 +140,61 @@ def _fill_empty_bins(values: np.ndarray, counts: np.ndarray, k_grid: np.ndarray)
     return out
 
 
-def _check_frame(positions: np.ndarray, typeid: np.ndarray, box_length: float):
+def _check_frame(positions, typeid: np.ndarray) -> np.ndarray:
     positions = np.asarray(positions, dtype=float)
-    typeid = np.asarray(typeid)
     if positions.ndim != 2 or positions.shape[1] != 3:
         raise SupercooledError(f"positions must have shape (N, 3), got {positions.shape}")
     if typeid.shape != (positions.shape[0],):
-        raise SupercooledError("typeid must give one species index per particle")
+        raise SupercooledError(f"typeid must give one species index per particle: "
+                               f"{typeid.size} values for {positions.shape[0]} particles")
     if not np.isfinite(positions).all():
         raise SupercooledError("positions contain NaN or infinity")
-    if not (np.isfinite(box_length) and box_length > 0):
-        raise SupercooledError(f"box length must be positive, got {box_length}")
-    return positions, typeid
+    return positions
+
+
+def _check_box(box_length) -> float:
+    try:
+        length = float(box_length)
+    except (TypeError, ValueError):
+        raise SupercooledError(f"box length must be a number, got {box_length!r}") from None
+    if not (np.isfinite(length) and length > 0):
+        raise SupercooledError(f"box length must be positive and finite, got {box_length}")
+    return length
+
+
+def _check_typeid(typeid) -> np.ndarray:
+    typeid = np.asarray(typeid)
+    if typeid.ndim != 1 or typeid.size == 0:
+        raise SupercooledError(f"typeid must be a non-empty 1-d array, got shape {typeid.shape}")
+    if not np.isin(typeid, np.arange(len(SPECIES))).all():
+        bad = np.unique(typeid[~np.isin(typeid, np.arange(len(SPECIES)))])[:5]
+        raise SupercooledError(f"typeid values must be 0 (A) or 1 (B), found {bad.tolist()}")
+    return typeid
+
+
+def _check_grid(k_grid, dk) -> tuple[np.ndarray, float]:
+    """A k grid of bin centres: ascending, spaced exactly dk (bins touch, never overlap)."""
+    try:
+        dk = float(dk)
+        k_grid = np.asarray(k_grid, dtype=float)
+    except (TypeError, ValueError):
+        raise SupercooledError("k_grid must be an array of numbers and dk a number") from None
+    if not (np.isfinite(dk) and dk > 0):
+        raise SupercooledError(f"bin width dk must be positive and finite, got {dk}")
+    if k_grid.ndim != 1 or k_grid.size == 0:
+        raise SupercooledError(f"k_grid must be a non-empty 1-d array, got shape {k_grid.shape}")
+    if not np.isfinite(k_grid).all() or k_grid[0] < 0:
+        raise SupercooledError("k_grid must hold finite, non-negative wave numbers")
+    step = np.diff(k_grid)
+    if np.any(step <= 0):
+        raise SupercooledError("k_grid must be strictly ascending")
+    if not np.allclose(step, step[0] if step.size else dk, rtol=1e-6, atol=0):
+        raise SupercooledError(f"k_grid must be uniformly spaced, got spacings {step.min():g} "
+                               f"... {step.max():g}")
+    if step.size and not np.isclose(step[0], dk, rtol=1e-6, atol=0):
+        raise SupercooledError(f"k_grid spacing {step[0]:g} differs from the bin width dk = {dk:g}"
+                               ": pass the dk of the grid")
+    return k_grid, dk
 
 
 def partial_structure_factors(frames, typeid, box_length: float, *, k_grid=K_GRID, dk: float = DK,
@@ -167,26 +210,30 @@ def partial_structure_factors(frames, typeid, box_length: float, *, k_grid=K_GRI
     ``octant=True`` restricts the vectors to n_x, n_y, n_z >= 0, the set freud's
     ``StaticStructureFactorDirect`` uses: same ensemble average, about four times fewer
     independent vectors per shell. It exists to compare with freud value by value.
+
+    The input is checked before any work (:class:`~supercooled.errors.SupercooledError`): a
+    positive finite box length, finite positions of shape (N, 3) in every frame, typeid
+    values 0 or 1, and a k grid that ascends in steps of exactly ``dk``.
     """
-    k_grid = np.asarray(k_grid, dtype=float)
+    k_grid, dk = _check_grid(k_grid, dk)
+    box_length = _check_box(box_length)
+    typeid = _check_typeid(typeid)
     if isinstance(frames, np.ndarray) and frames.ndim == 2:
         frames = [frames]
-    typeid = np.asarray(typeid)
+    frames = [_check_frame(positions, typeid) for positions in frames]
+    if not frames:
+        raise SupercooledError("no frames to compute S(k) from")
     groups = [np.flatnonzero(typeid == s) for s in range(len(SPECIES))]
     lattice = _ReciprocalLattice(box_length, _bin_edges(k_grid, dk), octant=octant)
     total = np.zeros((len(PAIRS), k_grid.size))
-    n_frames = 0
     iterator = frames
     if progress:
         from tqdm.auto import tqdm
 
         iterator = tqdm(frames, desc="S(k)", unit="frame", leave=False)
     for positions in iterator:
-        positions, _ = _check_frame(positions, typeid, box_length)
         total += lattice.shell_sums(groups, positions)
-        n_frames += 1
-    if n_frames == 0:
-        raise SupercooledError("no frames to compute S(k) from")
+    n_frames = len(frames)
     counts = lattice.counts
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / (n_frames * typeid.size * np.where(counts > 0, counts, 1))
@@ -195,7 +242,8 @@ def partial_structure_factors(frames, typeid, box_length: float, *, k_grid=K_GRI
 
 def shell_counts(box_length: float, *, k_grid=K_GRID, dk: float = DK) -> np.ndarray:
     """Number of half-space lattice vectors (one per +-q pair) in each k bin of the grid."""
-    return _ReciprocalLattice(box_length, _bin_edges(np.asarray(k_grid, float), dk)).counts.copy()
+    k_grid, dk = _check_grid(k_grid, dk)
+    return _ReciprocalLattice(_check_box(box_length), _bin_edges(k_grid, dk)).counts.copy()
 
 
 def peak_position(s_aa, k_grid=K_GRID, *, k_range: tuple[float, float] = (2.0, 20.0)) -> float:
@@ -207,6 +255,9 @@ def peak_position(s_aa, k_grid=K_GRID, *, k_range: tuple[float, float] = (2.0, 2
     """
     s_aa = np.asarray(s_aa, dtype=float)
     k_grid = np.asarray(k_grid, dtype=float)
+    if s_aa.ndim != 1 or s_aa.shape != k_grid.shape:
+        raise SupercooledError(f"S_AA (shape {s_aa.shape}) and the k grid (shape "
+                               f"{k_grid.shape}) must be 1-d arrays of the same length")
     inside = np.flatnonzero((k_grid >= k_range[0]) & (k_grid <= k_range[1]) & np.isfinite(s_aa))
     if inside.size < 3:
         raise SupercooledError(f"fewer than 3 finite S_AA values in k range {k_range}")

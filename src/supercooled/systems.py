@@ -106,7 +106,11 @@ def pair_potential(interaction: str, pair: str) -> PairPotential:
 
 def composition(n_particles: int) -> tuple[int, int]:
     """(N_A, N_B) of an exactly 80:20 mixture; raise if 0.8 N is not an integer."""
-    if int(n_particles) != n_particles or n_particles <= 0:
+    try:
+        whole = int(n_particles) == n_particles
+    except (TypeError, ValueError, OverflowError):  # NaN, infinity, not a number
+        whole = False
+    if isinstance(n_particles, bool) or not whole or n_particles <= 0:
         raise SupercooledError(f"particle number must be a positive integer, got {n_particles!r}")
     n_particles = int(n_particles)
     if n_particles % 5 != 0:

@@ -18,11 +18,14 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="STATE.nc", default=None,
                         help="output state file (default: RUN_DIR/state.nc)")
     parser.add_argument("--dt", type=float, default=None,
-                        help="MD time step in tau, if neither the GSD log nor run.json has it")
+                        help="MD time step in tau; overrides the GSD log and run.json "
+                        "(needed if neither has it)")
     parser.add_argument("--interaction", default=None,
-                        help="LJ or WCA, if there is no run.json (e.g. a HOOMD-blue run)")
+                        help="LJ or WCA; needed if there is no run.json (e.g. a HOOMD-blue "
+                        "run), an error if it contradicts run.json")
     parser.add_argument("--temperature", type=float, default=None,
-                        help="temperature, if there is no run.json and no stored velocities")
+                        help="measured temperature to record; overrides run.json and the "
+                        "stored velocities (needed if there are neither)")
     parser.add_argument("--aged", action="store_true",
                         help="mark the state as not equilibrated (an aged glass)")
     parser.add_argument("--structure-frames", type=int, default=50,

@@ -153,9 +153,10 @@ class LammpsEngine(Engine):
         self.lmp.commands_list(["min_style cg", "minimize 1.0e-8 1.0e-8 2000 20000"])
         energy = self.thermo()["potential_energy"]
         if not np.isfinite(energy) or energy > _MAX_MINIMISED_ENERGY:
-            # an overlap survived: integrating would blow the box apart ("Lost atoms")
-            raise RuntimeError(f"energy minimisation left overlapping particles "
-                               f"(U/N = {energy:.3g} eps_AA); try another seed")
+            # an overlap survived: integrating would blow the box apart ("Lost atoms"). The
+            # seed's random insertion is to blame, so it is a user-facing one-line error
+            raise SupercooledError(f"energy minimisation left overlapping particles "
+                                   f"(U/N = {energy:.3g} eps_AA); try another seed")
         self.lmp.commands_list([
             f"velocity all create {state.temperature!r} {int(velocity_seed)} "
             "dist gaussian mom yes rot no loop geom",
@@ -215,7 +216,9 @@ class LammpsEngine(Engine):
         if n_steps <= 0:
             return
         if self._needs_setup:
-            # a run with setup is required after any fix change (field-notes.md)
+            # a run with setup is required after any fix change: `run N pre no` skips setup
+            # and the new fix then silently does nothing, positions do not move (observed
+            # with this LAMMPS build; recorded in the project's shared field notes)
             self.lmp.command(f"run {int(n_steps)} post no")
             self._needs_setup = False
         else:
