@@ -73,6 +73,19 @@ def test_fit_all_without_mct(library):
     assert {"r2_ridge", "r2_knn", "rmse_ridge"} <= set(rows[0])
 
 
+def test_fit_all_with_mct_adds_the_parameter_free_mct_baseline(library, monkeypatch):
+    calls = []
+    monkeypatch.setattr(baselines, "MCT_CACHE", {})
+    fitted = baselines.fit_all(library, np.arange(10), with_mct=True)
+    assert set(fitted) == {"ridge", "knn", "mct"}
+    fitted["mct"].function = lambda ds, i, times: calls.append(i) or np.full((len(times), 2), 0.5)
+    pred = fitted["mct"].predict(library, [12, 13])  # solved only when asked, then cached
+    assert pred.shape == (2, library.sizes["time"], 2) and calls == [12, 13]
+    fitted["mct"].predict(library, [12])
+    assert calls == [12, 13]
+    assert callable(baselines.mct_function())
+
+
 @pytest.mark.slow
 def test_mct_baseline_is_mct_for_state_and_cached(library):
     from supercooled import mct

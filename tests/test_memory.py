@@ -1,4 +1,8 @@
-"""Tests of supercooled.memory: eq. 6 parametrisation, eq. 8, Omega^2 and the memory equation."""
+"""Tests of supercooled.memory: eq. 6 parametrisation, eq. 8, Omega^2 and the memory equation.
+
+The memory equation (solve_for_memory, both dynamics and both couplings) is checked against
+an independent scipy ODE solution, including its accuracy against n_per_block.
+"""
 
 import numpy as np
 import pytest
@@ -131,3 +135,140 @@ def test_fit_schematic_recovers_eq8_parameters():
     assert r2 > 0.9999
     for name, value in truth.items():
         assert params[name] == pytest.approx(value, rel=0.02), name
+
+
+# --- the memory equation against an independent reference --------------------------------
+#
+# With simple exponentials, M_ik(t) = c_ik + sum_j w_ik,j exp(-t / tau_ik,j), the convolution
+# G(t) = int_0^t M(t - u) F'(u) du obeys an ODE: G = c (F - F0) + sum_j sum_k H_j,ik,., with
+# dH_j,ikl/dt = w_ik,j F'_kl - H_j,ikl / tau_ik,j and H(0) = 0. Eq. 5 (and its Newtonian form)
+# is then a linear ODE system that scipy integrates to 1e-10: a reference that shares nothing
+# with the time-doubling solver.
+
+S_KP = [2.8, 0.1, 0.6]
+K_P, TEMPERATURE = 7.2, 0.5
+REF_TIMES = np.geomspace(5e-3, 200.0, 60)
+
+
+def _sym(values):
+    return np.array([[values[0], values[1]], [values[1], values[2]]])
+
+
+def exponential_theta(w, tau, c=(0.2, 0.05, 0.1)):
+    """Eq. 6 parameters with a = 0, b = 1 (simple exponentials): w, tau (3, N_exp)."""
+    w, tau = np.asarray(w, float), np.asarray(tau, float)
+    return memory.pack(np.asarray(c, float), w, np.zeros_like(w), tau, np.ones_like(w))
+
+
+def reference_solution(problem, theta, n_exp, *, dynamics, memory_factor=1.0):
+    """F_aa(t) (n_t, 2) on problem.times from scipy's solve_ivp (see above)."""
+    from scipy.integrate import solve_ivp
+
+    parts = memory.unpack(theta, n_exp)
+    assert np.all(parts["a"] == 0) and np.all(parts["b"] == 1)
+    keep = np.array([1.0, 0.0 if problem.coupling == "self" else 1.0, 1.0])
+    c = _sym(parts["c"] * keep) * memory_factor
+    w = [_sym(parts["w"][:, j] * keep) * memory_factor for j in range(n_exp)]
+    tau = [_sym(parts["tau"][:, j]) for j in range(n_exp)]
+    omega2, f0 = problem.omega2, problem.f0
+    newtonian = dynamics == "newtonian"
+    n_f = 8 if newtonian else 4
+
+    def rhs(_t, y):
+        F = y[:4].reshape(2, 2)
+        H = y[n_f:].reshape(n_exp, 2, 2, 2)  # (term, i, k, l)
+        G = H.sum(axis=(0, 2)) + c @ (F - f0)
+        if newtonian:
+            dF = y[4:8].reshape(2, 2)
+            dV = -omega2 @ F - G
+        else:
+            dF = -omega2 @ F - G
+        dH = [w[j][:, :, None] * dF[None] - H[j] / tau[j][:, :, None] for j in range(n_exp)]
+        head = [dF.ravel(), dV.ravel()] if newtonian else [dF.ravel()]
+        return np.concatenate(head + [np.ravel(dH)])
+
+    y0 = np.zeros(n_f + 8 * n_exp)
+    y0[:4] = f0.ravel()  # F(0) = F0, F'(0) = 0 (Newtonian), G(0) = 0
+    times = problem.times
+    sol = solve_ivp(rhs, (0.0, times[-1]), y0, method="Radau", t_eval=times, rtol=1e-10,
+                    atol=1e-12)
+    assert sol.success
+    F = sol.y[:4].T.reshape(-1, 2, 2)
+    return np.stack([F[:, 0, 0], F[:, 1, 1]], axis=-1)
+
+
+#: A glassy but well-damped memory: a fast (cage) exponential and a slow one, plus c.
+TWO_EXP = exponential_theta([[300.0, 15.0], [20.0, 3.0], [250.0, 10.0]],
+                            [[0.05, 5.0], [0.08, 3.0], [0.04, 8.0]])
+
+
+def _problem(coupling, dynamics):
+    return memory.MemoryProblem(REF_TIMES, np.ones((REF_TIMES.size, 2)), S_KP, K_P, TEMPERATURE,
+                                coupling=coupling, dynamics=dynamics)
+
+
+@pytest.mark.parametrize("dynamics", memory.DYNAMICS)
+@pytest.mark.parametrize("coupling", memory.COUPLINGS)
+def test_solve_for_memory_matches_an_independent_ode_solution(coupling, dynamics):
+    problem = _problem(coupling, dynamics)
+    reference = reference_solution(problem, TWO_EXP, 2, dynamics=dynamics)
+    got = memory.solve_for_memory(problem, TWO_EXP, 2)[0]  # the settings the fits use
+    tolerance = 2e-3  # F_AA(0) = 2.8: below 0.1 % (measured: 3e-4 ... 9e-4)
+    np.testing.assert_allclose(got, reference, rtol=0, atol=tolerance)
+    # The tolerance is tight enough to see a wrong factor, memory or dynamics:
+    wrong_memory = reference_solution(problem, TWO_EXP, 2, dynamics=dynamics, memory_factor=1.1)
+    assert np.abs(wrong_memory - reference).max() > 10 * tolerance
+    other = "brownian" if dynamics == "newtonian" else "newtonian"
+    assert np.abs(reference_solution(problem, TWO_EXP, 2, dynamics=other) - reference).max() \
+        > 10 * tolerance
+    # The long-time limit (non-ergodicity from the constant c) is where it must be.
+    # (Omega^2 + c) F(inf) = c F0, from the Laplace transform of either form at s -> 0.
+    c = _sym(memory.unpack(TWO_EXP, 2)["c"] * [1.0, float(coupling == "paper"), 1.0])
+    f_inf = np.linalg.solve(problem.omega2 + c, c @ problem.f0)
+    np.testing.assert_allclose(got[-1], np.diag(f_inf), rtol=0.02)
+
+
+def test_the_ab_memory_enters_only_with_the_paper_coupling():
+    flipped = TWO_EXP.copy()
+    flipped[memory.parameter_names(2).index("AB_w1")] *= -1
+    for coupling, changes in (("paper", True), ("self", False)):
+        problem = _problem(coupling, "brownian")
+        a, b = (memory.solve_for_memory(problem, th, 2)[0] for th in (TWO_EXP, flipped))
+        assert (np.abs(a - b).max() > 5e-3) == changes, coupling
+
+
+def test_newtonian_solution_starts_flat_and_brownian_with_slope_omega2():
+    times = np.geomspace(1e-4, 1.0, 30)
+    problem = memory.MemoryProblem(times, np.ones((30, 2)), S_KP, K_P, TEMPERATURE,
+                                   coupling="self", dynamics="newtonian")
+    F = memory.solve_for_memory(problem, TWO_EXP, 2)[0]
+    omega2 = K_P**2 * TEMPERATURE
+    # F(t) = F0 (1 - Omega^2 t^2 / 2 + O(t^3)) for Newtonian dynamics with F'(0) = 0
+    np.testing.assert_allclose(F[0], np.diag(problem.f0) * (1 - omega2 * times[0] ** 2 / 2),
+                               rtol=1e-6)
+    problem.dynamics = "brownian"
+    F = memory.solve_for_memory(problem, TWO_EXP, 2)[0]
+    np.testing.assert_allclose(F[0], np.diag(problem.f0) * (1 - omega2 * times[0]), rtol=1e-4)
+
+
+#: A stiff memory, M_AA(0) ~ 1e4 (the largest solver_settings is meant for).
+STIFF = exponential_theta([[1e4, 15.0], [300.0, 3.0], [8e3, 10.0]],
+                          [[0.002, 5.0], [0.003, 3.0], [0.003, 8.0]])
+
+
+@pytest.mark.parametrize("dynamics", memory.DYNAMICS)
+def test_solver_accuracy_against_n_per_block(dynamics):
+    """The error of solver_settings(n_per_block) against the ODE reference, for M(0) ~ 1e4.
+
+    Measured max |error| / F_AA(0): n = 16: 4e-3, 32: 2e-3, 64: 8e-4 (brownian) and
+    9e-4 (newtonian). The fits use n_per_block = 64 (memory.N_PER_BLOCK).
+    """
+    problem = _problem("paper", dynamics)
+    reference = reference_solution(problem, STIFF, 2, dynamics=dynamics)
+    errors = []
+    for n in (16, 32, memory.N_PER_BLOCK):
+        settings = memory.solver_settings(REF_TIMES[-1], n_per_block=n)
+        got = memory.solve_for_memory(problem, STIFF, 2, settings=settings)[0]
+        errors.append(np.abs(got - reference).max() / problem.f0[0, 0])
+    assert errors[0] > 1.8 * errors[1] > 3.2 * errors[2]
+    assert errors[2] < 1.5e-3

@@ -129,10 +129,36 @@ def test_split_never_leaks_a_state(library):
     assert not np.array_equal(mlp.split_states(n, 0.1, 0)[1], mlp.split_states(n, 0.1, 1)[1])
 
 
-def test_ensemble_validation_states_come_from_training_states(library):
-    train, test = mlp.split_states(library.sizes["state"], 0.2, 3)
-    tr, va = mlp.split_states(library.sizes["state"], 0.1, 7, candidates=train)
-    assert set(va) <= set(train) and set(tr) <= set(train) and set(va).isdisjoint(test)
+def test_ensemble_validation_states_come_from_training_states(library, monkeypatch):
+    """The validation split train_ensemble makes: inside the training states, never a test
+    state, never a state the member is fitted on; recorded per member in the metadata."""
+    seen = []  # (states fitted on, validation states) of every train_network call
+    real = mlp.train_network
+
+    def spy(train, validation, scaler, **kwargs):
+        seen.append((set(train.state.tolist()), set(validation.state.tolist())))
+        return real(train, validation, scaler, **kwargs)
+
+    monkeypatch.setattr(mlp, "train_network", spy)
+    cfg = mlp.TrainConfig(hidden=(4,), epochs=1, patience=None, threads=1)
+    _, ensembles = mlp.cross_validate(library, n_splits=2, n_members=3, test_fraction=0.2,
+                                      config=cfg, with_baselines=False, progress=False)
+    labels = [mlp.state_label(library, i) for i in range(library.sizes["state"])]
+    assert len(seen) == 6
+    for e, ens in enumerate(ensembles):
+        meta = ens.metadata
+        train, test = set(meta["train_states"]), set(meta["test_states"])
+        assert train.isdisjoint(test) and train | test == set(labels)
+        assert len(meta["validation_states"]) == 3
+        for m, val in enumerate(meta["validation_states"]):
+            assert val and set(val) <= train and set(val).isdisjoint(test)
+            fit, val_rows = seen[3 * e + m]
+            assert {labels[i] for i in val_rows} == set(val)  # what was really held out
+            assert fit.isdisjoint(val_rows)
+            assert {labels[i] for i in fit} | set(val) == train
+        assert len({tuple(v) for v in meta["validation_states"]}) > 1  # members differ
+    with pytest.raises(SupercooledError, match="need at least 2 states"):
+        mlp.split_states(library.sizes["state"], 0.1, 0, candidates=[3])
 
 
 def test_r2_definition():
@@ -219,6 +245,54 @@ def test_predict_rejects_bad_state(kwargs, message, tiny_model, library):
         mlp.predict(_user_csv(library), model=tiny_model, **args)
 
 
+def test_predict_accepts_numpy_numbers_and_rejects_bool(tiny_model, library):
+    frame = _user_csv(library)
+    reference = mlp.predict(frame, "LJ", 1.2, 1.0, model=tiny_model)
+    out = mlp.predict(frame, "LJ", np.float32(1.2), np.int64(1), model=tiny_model)
+    np.testing.assert_allclose(out.F_AA, reference.F_AA, rtol=1e-6)
+    out = mlp.predict(frame, "LJ", 1.2, np.int32(1), model=tiny_model)
+    np.testing.assert_array_equal(out.F_AA, reference.F_AA)
+    for bad in (True, np.bool_(True), "1.0", None):
+        with pytest.raises(SupercooledError, match="temperature must be a positive"):
+            mlp.predict(frame, "LJ", 1.2, bad, model=tiny_model)
+
+
+def test_predict_warns_about_a_per_species_normalisation(tiny_model, library):
+    frame = _user_csv(library)
+    assert mlp.normalisation_warnings(frame) == []
+    per_species = frame.assign(S_AA=frame.S_AA / 0.8, S_AB=frame.S_AB / 0.4,
+                               S_BB=frame.S_BB / 0.2)  # S_aa(k -> inf) = 1
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = mlp.predict(per_species, "LJ", 1.2, 1.0, model=tiny_model)
+    messages = [str(w.message) for w in rec if w.category is UserWarning]
+    assert any(m.startswith("structure factor normalisation: S_AA averages 1.00 ")
+               and "x_A = 0.8" in m for m in messages)
+    assert any("S_BB averages 1.00" in m and "x_B = 0.2" in m for m in messages)
+    assert len(out.attrs["normalisation"]) == 2
+    # only the large-k mean counts: 0.15 off in S_AA is flagged, 0.05 is not
+    for shift, flagged in ((0.15, True), (0.05, False)):
+        msgs = mlp.normalisation_warnings(frame.assign(S_AA=frame.S_AA + shift))
+        assert bool(msgs) == flagged and all("S_AA" in m for m in msgs)
+    for i in range(library.sizes["state"]):
+        assert mlp.normalisation_warnings(_user_csv(library, i, np.linspace(0.2, 20.2, 51))) == []
+
+
+def test_normalisation_check_passes_every_shipped_state():
+    """Measured S(k) still oscillate at k = 20 (most at rho = 1.8): no false alarm, on the
+    full grid or cut at k = 20.2 (the shortest grid predict accepts)."""
+    files = sorted(mlp.data_path("library").glob("*.nc"))
+    if not files:
+        pytest.skip("no shipped library")
+    for path in files:
+        with xr.open_dataset(path) as state:
+            k = state["k"].values
+            frame = pd.DataFrame({"k": k, **{f"S_{p}": state["S"].sel(pair=p).values
+                                             for p in ("AA", "AB", "BB")}})
+        for cut in (frame, frame[frame.k <= 20.2]):
+            assert mlp.normalisation_warnings(cut) == [], path.name
+
+
 def test_predict_warns_far_outside_training_range(tiny_model, library):
     with pytest.warns(UserWarning, match="T = 40 outside training range"):
         out = mlp.predict(_user_csv(library), "LJ", 1.2, 40.0, model=tiny_model)
@@ -276,6 +350,21 @@ def test_predict_stays_inside_the_trained_time_window(tiny_model, library):
     model.metadata["training_ranges"]["time"] = [TIME_GRID[0], 1e2]
     out = mlp.predict(_user_csv(library), "LJ", 1.2, 1.0, model=model)
     assert out.t.max() <= 1e2 * (1 + 1e-9) and len(out) == int(np.sum(TIME_GRID <= 1e2 * (1 + 1e-9)))
+
+
+def test_diverged_training_is_a_one_line_error(library):
+    d, v = mlp.design(library, [0, 1, 2]), mlp.design(library, [3])
+    cfg = mlp.TrainConfig(hidden=(4,), epochs=2, learning_rate=1e30, patience=None, threads=1)
+    with pytest.raises(SupercooledError, match="training diverged") as info:
+        mlp.train_network(d, v, mlp.Scaler.fit(d.x), config=cfg, progress=False)
+    assert "\n" not in str(info.value) and "validation loss" in str(info.value)
+    # without validation states: a NaN feature makes the training loss NaN from the start
+    x = d.x.copy()
+    x[:, 0] = np.nan
+    bad = mlp.Design(x, d.y, d.mask, d.state)
+    cfg = mlp.TrainConfig(hidden=(4,), epochs=2, patience=None, threads=1)
+    with pytest.raises(SupercooledError, match="training diverged: the loss was not finite"):
+        mlp.train_network(bad, None, mlp.Scaler.fit(x), config=cfg, progress=False)
 
 
 def test_unknown_learning_rate_schedule_is_an_error(library):

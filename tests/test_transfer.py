@@ -68,16 +68,37 @@ def test_leave_one_density_out(library):
         transfer.density_selection(library, 1.8)
 
 
-def test_temperature_study_never_tests_a_training_state(library, reduced):
+def test_temperature_study_never_tests_a_training_state(library, reduced, monkeypatch):
+    """Check the ensembles the study really trains: their recorded train and test states."""
+    ensembles = []
+    real = mlp.cross_validate
+
+    def spy(*args, **kwargs):
+        table, ens = real(*args, **kwargs)
+        ensembles.extend(ens)
+        return table, ens
+
+    monkeypatch.setattr(mlp, "cross_validate", spy)
     table = transfer.temperature_study(library, reduced, thresholds=(1.2,), n_members=1,
                                        n_splits=2, config=TINY, progress=False)
-    for _seed, group in table.groupby("split_seed"):
-        # every unseen state is tested; held-out trained-region states are labelled trained
-        unseen = group[group.region == "unseen"]
-        assert (np.nan_to_num(unseen.T_over_Tmct, nan=0) <= 1.2).all()
-        assert (group[group.region == "trained"].T_over_Tmct > 1.2).all()
-    n_unseen = int(np.sum(~(np.nan_to_num(reduced, nan=0) > 1.2)))
-    assert (table.region == "unseen").sum() == 2 * n_unseen
+    labels = np.array([mlp.state_label(library, i) for i in range(library.sizes["state"])])
+    warm = set(labels[np.nan_to_num(reduced, nan=0.0) > 1.2])  # independent of the selection
+    assert len(ensembles) == 2 and len(warm) >= 10
+    held_out = []
+    for ens in ensembles:
+        meta = ens.metadata
+        train, test = set(meta["train_states"]), set(meta["test_states"])
+        assert train.isdisjoint(test)
+        assert train <= warm  # trained only above T_0
+        assert test | train == set(labels)  # every other state is tested
+        assert all(set(v) <= train for v in meta["validation_states"])
+        rows = table[table.split_seed == meta["split_seed"]]
+        assert set(rows.state) == test and len(rows) == len(test)  # one row per test state
+        assert set(rows.state).isdisjoint(train)
+        np.testing.assert_array_equal(rows.region == "trained", rows.state.isin(warm))
+        held_out.append(set(rows.state[rows.region == "trained"]))
+        assert held_out[-1]  # some warm states are held out and tested
+    assert held_out[0] != held_out[1]  # and the split seed changes which
     assert {"r2_mlp", "r2_member_std", "spread", "T0_over_Tmct"} <= set(table.columns)
 
 
@@ -86,6 +107,25 @@ def test_model_study_trains_on_one_and_tests_on_the_other(library, reduced):
     assert set(table.groupby("train_on").interaction.unique().map(tuple)) == {("WCA",), ("LJ",)}
     assert (table.train_on != table.interaction).all()
     assert (table.region == "unseen").all()
+
+
+def test_example_state_skips_an_undefined_r2(library):
+    ens = mlp.Ensemble([mlp.build_network((4,))], mlp.Scaler.fit(mlp.design(library).x), (4,))
+    ens.metadata["split_seed"] = 0
+    states = [mlp.state_label(library, i) for i in (0, 1, 2)]
+    table = pd.DataFrame({"state": states, "train_on": "LJ", "split_seed": 0,
+                          "r2_mlp": [np.nan, 0.5, 0.75]})
+    example = transfer.example_for_r2(library, table, [("LJ", 0, ens)], 0.8)
+    assert set(example.state) == {states[2]} and (example.r2_mlp == 0.75).all()
+    with pytest.raises(SupercooledError, match="no test state has a finite R"):
+        transfer.example_for_r2(library, table.assign(r2_mlp=np.nan), [("LJ", 0, ens)], 0.8)
+
+
+def test_write_studies_rejects_an_unknown_study(tmp_path, library, reduced):
+    with pytest.raises(SupercooledError, match="unknown transfer study 'temprature'"):
+        transfer.write_studies(library, tmp_path, reduced_t=reduced, studies=("temprature",),
+                               config=TINY, progress=False)
+    assert not list(tmp_path.iterdir())
 
 
 def test_binned_means(library):
@@ -102,6 +142,11 @@ def test_write_studies_writes_the_three_tables(tmp_path, library, reduced):
         assert (tmp_path / f"transfer_{name}.csv").exists()
     example = tables["model_example"]
     assert example.state.nunique() == 1 and len(example) == library.sizes["time"]
-    row = tables["model"].iloc[np.argmin(np.abs(tables["model"].r2_mlp - 0.8))]
+    row = tables["model"].iloc[np.nanargmin(np.abs(tables["model"].r2_mlp - 0.8))]
     assert example.state.iloc[0] == row.state
     assert (tables["density"].density == 1.6).all()
+    # every study table records how it was made; the example curves do not
+    for name in ("temperature", "model", "density"):
+        assert (tables[name].library_hash == mlp.library_hash(library)).all()
+        assert (tables[name].epochs == TINY.epochs).all()
+    assert "library_hash" not in example.columns

@@ -165,13 +165,9 @@ def mct_curve(ds, i: int, function=None) -> np.ndarray:
 
 
 def mct_function():
-    """state (ds, i, times) -> (n_time, 2) MCT F_s, or None if :mod:`supercooled.mct` lacks it."""
-    try:
-        from supercooled import mct
-    except ImportError:
-        return None
-    if not hasattr(mct, "mct_for_state"):
-        return None
+    """state (ds, i, times) -> (n_time, 2) MCT F_s: :func:`supercooled.mct.mct_for_state`,
+    tagged equations, Newtonian dynamics."""
+    from supercooled import mct
 
     def solve(ds, i, times):
         return mct.mct_for_state(ds, i, kind="tagged", dynamics="newtonian", times=times).F_s
@@ -194,10 +190,9 @@ def cached_mct_table(ds):
 
 
 def fit_all(ds, train_states, with_mct: bool = True) -> dict:
-    """Every available baseline fitted on the training states: {name: fitted}."""
+    """The baselines fitted on the training states: {name: fitted}; MCT only with ``with_mct``."""
     fitted = {"ridge": RidgeBaseline().fit(ds, train_states),
               "knn": NearestNeighbourBaseline().fit(ds, train_states)}
-    function = mct_function() if with_mct else None
-    if function is not None:
-        fitted["mct"] = MCTBaseline(function).fit(ds, train_states)
+    if with_mct:
+        fitted["mct"] = MCTBaseline(mct_function()).fit(ds, train_states)
     return fitted

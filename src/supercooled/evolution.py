@@ -305,6 +305,9 @@ RESULT_COLUMNS = ("state", "interaction", "density", "temperature", "equilibrate
                   "cpu_time", "generations", "evaluations", "stop_reason", "seed", "sigma0",
                   "lasso")
 MAX_N_EXP = 3
+#: In :func:`select_state`, states whose differences from the requested T agree to within
+#: this fraction of T are at "the same" temperature (as are states with the same target T).
+SAME_TEMPERATURE_RTOL = 1e-3
 
 
 def open_library(path):
@@ -322,9 +325,13 @@ def select_state(library, interaction: str, density: float, temperature: float, 
                  rtol: float = 0.02):
     """The library state of this interaction and density whose temperature is nearest T.
 
-    T is compared with both the campaign's target temperature and the measured one; an
-    equilibrated state wins over an aged one at the same temperature. Raises a one-line
-    error when none lies within ``rtol`` (relative) of T, listing what exists.
+    T is compared with both the campaign's target temperature and the measured one (the
+    smaller difference counts). The nearest state within ``rtol`` (relative) of T wins; an
+    equilibrated state wins over an aged one only at the same temperature: the same target
+    temperature as the nearest state, or a difference from T within
+    :data:`SAME_TEMPERATURE_RTOL` of T of the nearest one. An aged glass nearer to T than
+    every equilibrated state is chosen. Raises a one-line error when none lies within
+    ``rtol``, listing what exists.
     """
     from supercooled.systems import normalize_interaction
 
@@ -348,8 +355,13 @@ def select_state(library, interaction: str, density: float, temperature: float, 
         have = ", ".join(f"{t:.4g}" for t in np.sort(target[candidates]))
         raise SupercooledError(f"no {interaction} state at rho = {density} near T = {temperature} "
                                f"(temperatures there: {have})")
-    order = np.lexsort((distance[np.isin(candidates, close)], -equil[close]))
-    return library.isel(state=int(close[order[0]]))
+    distance = distance[distance <= rtol * temperature]  # aligned with `close`
+    nearest = close[np.argmin(distance)]
+    tied = (distance <= distance.min() + SAME_TEMPERATURE_RTOL * temperature) \
+        | np.isclose(target[close], target[nearest], rtol=1e-9, atol=0.0)
+    # among the states at the nearest temperature: equilibrated first, then the nearer
+    order = np.lexsort((distance[tied], -equil[close[tied]]))
+    return library.isel(state=int(close[tied][order[0]]))
 
 
 def mct_memory(state, times, *, coupling: str = "paper", dynamics: str = "brownian",

@@ -954,8 +954,10 @@ def predict_fs(state_ds, times=TIME_GRID, *, dynamics: str = "newtonian", n_per_
 
     ``state_ds``: one state of the library (its S, density, measured temperature, k_p).
     Returns (len(times), 2), NaN beyond the solved window. Newtonian by default, like the MD;
-    ``n_per_block`` = 64 keeps the discretisation error near 1e-3 (see tests). The hook the
-    MLP chapter's MCT baseline looks up by name.
+    ``n_per_block`` = 64 keeps the discretisation error near 1e-3 (see tests). The MCT
+    chapter uses it to check that discretisation; the MLP chapter's MCT baseline does not
+    call it but solves the same tagged equations through :func:`mct_for_state`
+    (:func:`supercooled.baselines.mct_function`).
     """
     times = np.asarray(times, dtype=float)
     settings = settings or SolverSettings(n_per_block=n_per_block, t_initial=1e-6,

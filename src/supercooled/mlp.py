@@ -3,9 +3,11 @@
 Features (304 per row, exactly as the paper): the three partial structure factors S_AA, S_AB,
 S_BB on the 100-point grid :data:`supercooled.grids.K_GRID` (300 values), the temperature T,
 the density rho, an interaction label (LJ = 0, WCA = 1) and log10 t. One row per state and time
-point; varying t reconstructs the curve. Every feature is standardised, z = (x - mean) / std,
-with the mean and standard deviation of the *training* rows only; the statistics are stored
-with the model so that a prediction sees the same transformation.
+point; varying t reconstructs the curve. Every feature is standardised,
+z = (x - mean) / max(std, MIN_STD), with the mean and standard deviation of the *training* rows
+only; the floor :data:`MIN_STD` = 0.02 keeps nearly constant features (S(k) at large k, a
+single interaction) from turning noise into large z (see :class:`Scaler`). The statistics are
+stored with the model so that a prediction sees the same transformation.
 
 Targets (the paper's eq. 1, design.md): F_s^AA(k_p, t) = phi_s^A(k_p, t) S_AA(k_p) and
 F_s^BB(k_p, t) = phi_s^B(k_p, t) S_BB(k_p), with S_aa(k_p) linearly interpolated on the grid at
@@ -36,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -376,8 +379,13 @@ def train_network(train: Design, validation: Design | None, scaler: Scaler, *, s
                 since += 1
                 if cfg.patience is not None and since > cfg.patience:
                     break
+        if best_state is None:  # the loss was NaN (or inf) from the first epoch on
+            raise SupercooledError(
+                f"training diverged: the {'validation ' if has_val else ''}loss was not finite in"
+                f" any of {len(history['epoch'])} epochs (learning rate {cfg.learning_rate:g});"
+                " lower the learning rate or check the library for non-finite values")
         net.load_state_dict(best_state)
-        history["best_epoch"] = int(history["epoch"][int(np.argmin(
+        history["best_epoch"] = int(history["epoch"][int(np.nanargmin(
             history["val_loss"] if has_val else history["loss"]))])
     return net.cpu().eval(), history
 
@@ -484,14 +492,16 @@ def train_ensemble(ds, train_states, *, n_members: int = 5, seed: int = 0,
 
     Member m uses seed 1000 seed + m for its weights, batch order and its validation subset
     (``validation_fraction`` of the training states, held out for early stopping), so members
-    differ in all three. The feature standardisation uses all training states.
+    differ in all three. The feature standardisation uses all training states. The metadata
+    records ``train_states`` and, per member, its ``validation_states`` (labels; empty when
+    fewer than 3 training states leave none to hold out).
     """
     cfg = config or TrainConfig()
     train_states = np.asarray(train_states, int)
     if n_members < 1:
         raise SupercooledError(f"ensemble size must be >= 1, got {n_members}")
     scaler = Scaler.fit(design(ds, train_states).x)
-    members, histories = [], []
+    members, histories, validation_labels = [], [], []
     for m in range(n_members):
         member_seed = 1000 * seed + m
         if len(train_states) >= 3 and validation_fraction > 0:
@@ -499,13 +509,15 @@ def train_ensemble(ds, train_states, *, n_members: int = 5, seed: int = 0,
                                                   member_seed, candidates=train_states)
             val = design(ds, val_states)
         else:
-            fit_states, val = train_states, None
+            fit_states, val_states, val = train_states, np.array([], int), None
+        validation_labels.append(_state_labels(ds, val_states))
         net, hist = train_network(design(ds, fit_states), val, scaler, seed=member_seed,
                                   config=cfg, progress=progress,
                                   desc=f"member {m + 1}/{n_members}")
         members.append(net)
         histories.append(hist)
-    meta = {"train_states": _state_labels(ds, train_states), "seed": seed,
+    meta = {"train_states": _state_labels(ds, train_states),
+            "validation_states": validation_labels, "seed": seed,
             "validation_fraction": validation_fraction, "config": cfg.to_dict(),
             "histories": histories, "library_hash": library_hash(ds),
             "n_library_states": int(ds.sizes["state"])}
@@ -795,6 +807,40 @@ def structure_on_grid(frame) -> tuple[np.ndarray, dict]:
     return out, flags
 
 
+#: Width of the large-k window whose mean S_aa is compared with x_a (one period 2 pi / sigma_AA of
+#: the oscillations of S(k), so that they average out), and the largest deviation accepted.
+#: Over the library's states the mean over any such window ending at k >= 20 lies within 0.04
+#: of x_a; a per-species normalisation (S_aa -> 1) is off by 0.2 (AA) and 0.8 (BB).
+LARGE_K_WINDOW = 2.0 * math.pi
+NORMALISATION_TOLERANCE = 0.1
+
+
+def normalisation_warnings(frame) -> list[str]:
+    """Messages for S_AA, S_BB whose large-k mean is far from x_a (a wrong normalisation).
+
+    The package's S_ab(k) are normalised by the total number of particles N (design.md), so
+    S_aa(k -> inf) = x_a (x_A = 0.8, x_B = 0.2). A structure factor normalised per species
+    (by N_a, S_aa -> 1) is silently wrong input for the MLP: it is flagged when the mean of
+    S_aa over the last :data:`LARGE_K_WINDOW` of the user's grid (trapezoidal, in k) differs
+    from x_a by more than :data:`NORMALISATION_TOLERANCE`.
+    """
+    k = frame["k"].to_numpy(float)
+    window = k >= k[-1] - LARGE_K_WINDOW
+    if window.sum() < 2:  # one point in the window: use the last two
+        window[-2:] = True
+    kw = k[window]
+    msgs = []
+    for col, expected, name in (("S_AA", FRACTION_A, "x_A"), ("S_BB", 1.0 - FRACTION_A, "x_B")):
+        s = frame[col].to_numpy(float)[window]
+        mean = float(np.sum(0.5 * (s[1:] + s[:-1]) * np.diff(kw)) / (kw[-1] - kw[0]))
+        if abs(mean - expected) > NORMALISATION_TOLERANCE:
+            msgs.append(
+                f"{col} averages {mean:.2f} over k = {kw[0]:.3g} ... {kw[-1]:.3g}, but the model "
+                f"expects S_ab normalised by the total N, so that {col}(k -> inf) = {name} = "
+                f"{expected:g} (a per-species normalisation gives 1); predictions will be wrong")
+    return msgs
+
+
 def out_of_range(ensemble: Ensemble, structure: np.ndarray, interaction: str, density: float,
                  temperature: float, tolerance: float = 0.1) -> list[str]:
     """Names of inputs outside the training range widened by ``tolerance`` of its width."""
@@ -841,17 +887,22 @@ def predict(structure_factor, interaction: str, density: float, temperature: flo
     as design.md: S_aa(k -> inf) = x_a) on any grid reaching k >= 20. ``model``: an
     :class:`Ensemble`, a model folder, or None for the shipped model. Returns a DataFrame with
     columns t, F_AA, F_AA_std, F_BB, F_BB_std, phi_A, phi_A_std, phi_B, phi_B_std; its
-    ``attrs`` hold tau_alpha (1/e time of phi_A), k_p, the extrapolation flags and the
-    out-of-range warnings (also issued as :class:`UserWarning`).
+    ``attrs`` hold tau_alpha (1/e time of phi_A), k_p, the extrapolation flags, the
+    out-of-range warnings and the normalisation warnings of :func:`normalisation_warnings`
+    (both also issued as :class:`UserWarning`). ``density`` and ``temperature``: positive
+    finite real numbers (Python or NumPy; not bool).
     """
     import pandas as pd
 
     interaction = normalize_interaction(interaction)
     for name, value in (("density", density), ("temperature", temperature)):
-        if not (isinstance(value, int | float | np.floating) and math.isfinite(value) and value > 0):
+        if not (isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+                and math.isfinite(value) and value > 0):
             raise SupercooledError(f"{name} must be a positive number, got {value!r}")
     ensemble = model if isinstance(model, Ensemble) else Ensemble.load(model)
-    structure, flags = structure_on_grid(read_structure_factor(structure_factor))
+    user_frame = read_structure_factor(structure_factor)
+    structure, flags = structure_on_grid(user_frame)
+    normalisation = normalisation_warnings(user_frame)
     if times is None:  # the grid times the training data covered: no extrapolation in t
         times = np.asarray(ensemble.metadata.get("time_grid", TIME_GRID), float)
         lo, hi = ensemble.metadata.get("training_ranges", {}).get("time", [0.0, np.inf])
@@ -872,8 +923,10 @@ def predict(structure_factor, interaction: str, density: float, temperature: flo
     warn = out_of_range(ensemble, structure, interaction, float(density), float(temperature))
     for msg in warn:
         warnings.warn(f"extrapolation: {msg}", UserWarning, stacklevel=2)
+    for msg in normalisation:
+        warnings.warn(f"structure factor normalisation: {msg}", UserWarning, stacklevel=2)
     frame.attrs.update({"tau_alpha": tau_alpha(times, frame["phi_A"].to_numpy()), "k_p": kp,
-                        "out_of_range": warn, **flags})
+                        "out_of_range": warn, "normalisation": normalisation, **flags})
     return frame
 
 

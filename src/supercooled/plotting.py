@@ -107,14 +107,26 @@ def _equilibrated(library):
 
 
 def plot_tau_map(library, ax=None, **kwargs):
-    """Equilibrated states in the (density, temperature) plane, coloured by log10 tau_alpha."""
+    """Equilibrated states in the (density, temperature) plane, coloured by log10 tau_alpha.
+
+    States without a finite tau_alpha keep only their marker edge. With no equilibrated state
+    that has one (an empty library, only aged or crystallised runs) the axes are labelled and
+    say so, without a colour bar.
+    """
     ax = _axes(ax)
     part = _equilibrated(library)
     markers = {"LJ": "o", "WCA": "s"}
     tau = part["tau_alpha"].values.astype(float)
+    keep = np.isfinite(tau) & (tau > 0)
+    ax.set_xlabel(r"density $\rho$ [$\sigma_{AA}^{-3}$]")
+    ax.set_ylabel(r"temperature $T$ [$\epsilon_{AA}/k_B$]")
+    if not keep.any():
+        ax.text(0.5, 0.5, "no equilibrated state with a measured $\\tau_\\alpha$",
+                transform=ax.transAxes, ha="center", va="center")
+        return ax
     from matplotlib.colors import Normalize
 
-    norm = Normalize(np.nanmin(np.log10(tau)), np.nanmax(np.log10(tau)))
+    norm = Normalize(np.min(np.log10(tau[keep])), np.max(np.log10(tau[keep])))
     for interaction in sorted(set(part["interaction"].values.tolist())):
         mask = part["interaction"].values == interaction
         # LJ and WCA share densities: offset WCA slightly so both stay visible.
@@ -126,8 +138,6 @@ def plot_tau_map(library, ax=None, **kwargs):
                             label=interaction, **kwargs)
     ax.figure.colorbar(points, ax=ax, label=r"$\log_{10}(\tau_\alpha / \tau)$")
     ax.set_yscale("log")
-    ax.set_xlabel(r"density $\rho$ [$\sigma_{AA}^{-3}$]")
-    ax.set_ylabel(r"temperature $T$ [$\epsilon_{AA}/k_B$]")
     return ax
 
 

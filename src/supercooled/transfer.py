@@ -96,7 +96,8 @@ def model_study(ds, reduced_t, *, n_splits: int = 1, n_members: int = 5, seed: i
     """Train on LJ and test on WCA, and the reverse (paper fig. 5).
 
     With ``example_r2`` (e.g. 0.8) also return the curves of the test state whose R^2 is
-    closest to it (for the paper's inset): (table, example DataFrame).
+    closest to it (for the paper's inset): (table, example DataFrame). States whose R^2 is
+    undefined (NaN) are never chosen; if every R^2 is NaN that is an error.
     """
     import pandas as pd
 
@@ -112,10 +113,22 @@ def model_study(ds, reduced_t, *, n_splits: int = 1, n_members: int = 5, seed: i
     table = pd.concat(frames, ignore_index=True)
     if example_r2 is None:
         return table
-    row = table.iloc[int(np.argmin(np.abs(table.r2_mlp.to_numpy() - example_r2)))]
+    return table, example_for_r2(ds, table, models, example_r2)
+
+
+def example_for_r2(ds, table, models, example_r2: float):
+    """:func:`example_curves` of the row of ``table`` whose (finite) R^2 is nearest ``example_r2``.
+
+    ``models``: (train_on, split_seed, ensemble) for every ensemble of ``table``.
+    """
+    distance = np.abs(np.asarray(table.r2_mlp, float) - example_r2)
+    if not np.isfinite(distance).any():
+        raise SupercooledError("no test state has a finite R^2: cannot choose the example state "
+                               "of the model study")
+    row = table.iloc[int(np.nanargmin(distance))]
     ensemble = next(e for src, s, e in models if src == row.train_on and s == row.split_seed)
     labels = [mlp.state_label(ds, i) for i in range(ds.sizes["state"])]
-    return table, example_curves(ds, ensemble, labels.index(row.state), row)
+    return example_curves(ds, ensemble, labels.index(row.state), row)
 
 
 def example_curves(ds, ensemble, i: int, row=None):
@@ -187,6 +200,11 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
         "model": lambda: model_study(ds, reduced_t, example_r2=0.8, **common),
         "density": lambda: density_study(ds, reduced_t, densities, **common),
     }
+    unknown = [name for name in studies if name not in runners]
+    if unknown:
+        raise SupercooledError(f"unknown transfer stud{'ies' if len(unknown) > 1 else 'y'} "
+                               f"{', '.join(map(repr, unknown))}: choose from "
+                               f"{', '.join(runners)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = {}
@@ -195,13 +213,11 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
                 "n_library_states": int(ds.sizes["state"]), "library_hash": mlp.library_hash(ds)}
     for name in studies:
         result = runners[name]()
-        if name != "model_example":  # record how each table was made, in the table itself
-            result = (result[0].assign(**settings), result[1]) if name == "model" else \
-                result.assign(**settings)
         if name == "model":  # with the curves of the state nearest R^2 = 0.8 (the inset)
             result, tables["model_example"] = result
             tables["model_example"].to_csv(out_dir / "transfer_model_example.csv", index=False,
                                            float_format="%.6g")
+        result = result.assign(**settings)  # record how each table was made, in the table itself
         tables[name] = result
         result.to_csv(out_dir / f"transfer_{name}.csv", index=False, float_format="%.6g")
     return tables
