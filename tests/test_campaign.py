@@ -62,6 +62,21 @@ def test_grid_expands_with_density_scaling(tmp_path):
         ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=[-1.0]\n", "temperature"),
         ("[[series]]\ninteraction='LJ'\ndensity=1.2\n", "lacks"),
         ("[[series\n", "not valid TOML"),
+        # typos and wrong types are one-line errors, never silently ignored or a traceback
+        ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=[1.0]\nn_particle=100\n",
+         "unknown \\[series\\] keys: n_particle"),
+        ("[[extend-series]]\ninteraction='LJ'\n", "unknown tables: extend-series"),
+        ("[[series]]\ninteraction='LJ'\ndensity='abc'\ntemperatures=[1.0]\n", "wrong type"),
+        ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=1.0\n", "wrong type"),
+        ("[grid]\ninteractions=['LJ']\n", "lacks densities"),
+        ("[campaign]\ntau_alpha_max='300'\n", "tau_alpha_max = '300' must be a float"),
+        ("[campaign]\nproduction_tau_alpha=0\n", "production_tau_alpha must be positive"),
+        ("[campaign]\nmax_attempts=0\n", "max_attempts must be at least 1"),
+        ("[campaign]\nkeep_trajectories=1\n", "must be a bool"),
+        ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=[1.0, 0.99999]\n",
+         "share a file name"),
+        ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=[1.0]\naged_temperatures="
+         "[0.3, 0.3]\nage_time=1.0\naged_production_time=1.0\n", "share a file name"),
     ],
 )
 def test_bad_campaign_files(tmp_path, text, message):
@@ -126,6 +141,22 @@ def test_tiny_campaign_on_two_workers_and_a_failing_state(tmp_path):
     assert not list(library.glob("*.tmp")) and not list(library.glob(".*tmp"))
     # Everything done: a second run has nothing to do but the failed state.
     assert [s.density for s in cp.pending_states(camp, library)] == [1.4]
+
+
+@pytest.mark.slow
+def test_campaign_on_an_existing_scheduler(tmp_path):
+    from distributed import LocalCluster
+
+    text = TINY.split("[[series]]")[0] + '[[series]]\ninteraction = "WCA"\ndensity = 1.2\n' \
+        'n_particles = 100\ntemperatures = [2.0, 1.5]\n'
+    camp = cp.parse_campaign(__import__("tomllib").loads(text))
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                      dashboard_address=":0") as cluster:
+        counts = cp.run_campaign(camp, tmp_path / "library", scheduler=cluster.scheduler_address,
+                                 scratch=tmp_path / "scratch", progress=False)
+    assert counts["done"] == 2 and counts["pending"] == 0
+    assert sorted(p.name for p in (tmp_path / "library").glob("*.nc")) == sorted(
+        s.filename for s in camp.states)
 
 
 @pytest.mark.slow
@@ -270,6 +301,75 @@ def test_series_ends_where_tau_alpha_passes_or_is_extrapolated_far_beyond_the_li
     # One finished state is no basis for an extrapolation.
     one = cp._SeriesProgress(specs, {specs[0]: 90.0}, settings)
     assert one.skipped() == {}
+
+
+def test_a_failed_state_does_not_switch_off_the_end_of_its_series():
+    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    specs, settings = camp.series[("LJ", 1.2)], camp.settings
+    # T = 0.6 failed: the series goes on below it, but T = 0.5 (298, from 1.0 and 0.8) is
+    # still judged by the rule, so the series ends there instead of running 0.5 and 0.4.
+    progress = cp._SeriesProgress(specs, {s: _arrhenius(s.temperature) for s in specs[:2]}, settings)
+    failed = {specs[2]}
+    assert set(progress.skipped(failed)) == set(specs[3:])
+    assert progress.next_pending(set(), failed) is None
+
+
+def test_a_state_whose_phi_s_never_decays_ends_its_series():
+    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    specs, settings = camp.series[("LJ", 1.2)], camp.settings | {"skip_estimate_factor": 0}
+    progress = cp._SeriesProgress(specs, {specs[0]: 5.0, specs[1]: float("nan")}, settings)
+    assert set(progress.skipped()) == set(specs[2:]) and progress.next_pending(set(), set()) is None
+
+
+class _Done:
+    """A finished dask future as ``_handle`` sees it."""
+
+    def __init__(self, summary):
+        self.status, self._summary = "finished", summary
+
+    def result(self):
+        return self._summary
+
+
+def test_crystallised_runs_are_retried_with_new_seeds_then_dropped_and_restarts_remember(tmp_path):
+    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    settings = camp.settings | {"max_attempts": 2}
+    series = {key: cp._SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
+    spec, log = camp.series[("LJ", 1.2)][0], cp._Log(tmp_path)
+    attempts, failed = {}, set()
+    crystal = _Done({"crystallized": True, "accepted": False})
+    assert cp._handle(crystal, spec, series, [], attempts, failed, log, settings) == "rerun"
+    assert attempts[spec] == 1 and spec not in failed
+    # A restart reads the attempt back from the log: the next run uses the next seed.
+    assert cp.logged_attempts(camp, tmp_path) == {spec: 1}
+    assert cp._handle(crystal, spec, series, [], attempts, failed, log, settings) == "dropped"
+    assert spec in failed and [e["event"] for e in _log(tmp_path)] == ["crystallized", "dropped"]
+    assert cp.closed_states(camp, tmp_path)[spec].startswith("dropped")
+    # An aged glass that crystallised goes back into the queue.
+    aged, queue = camp.aged[0], []
+    assert cp._handle(crystal, aged, series, queue, {}, set(), log, settings) == "rerun"
+    assert queue == [aged]
+
+
+def test_a_state_too_short_three_times_fails(tmp_path):
+    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    settings = camp.settings
+    series = {key: cp._SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
+    spec, log, attempts, failed = camp.series[("LJ", 1.2)][0], cp._Log(tmp_path), {}, set()
+    short = _Done({"crystallized": False, "accepted": False, "tau_alpha": 50.0,
+                   "production_time": 4.0, "equilibration_time": 2.0})
+    outcomes = [cp._handle(short, spec, series, [], attempts, failed, log, settings) for _ in range(3)]
+    assert outcomes == ["rerun", "rerun", "failed"] and spec in failed
+    assert series[("LJ", 1.2)].override[spec] == cp._rerun_lengths(spec, short.result(), settings)
+    # Two logged reruns: after a restart one more rejection fails the state.
+    assert cp.logged_attempts(camp, tmp_path)[("length", spec)] == 2
+
+
+def test_rates_cover_every_interaction_or_none():
+    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    assert cp.complete_rates({}, camp) == {}
+    assert cp.complete_rates({"WCA": 8e6}, camp) == {"LJ": 8e6, "WCA": 8e6}
+    assert cp.complete_rates({"LJ": 1e6, "WCA": 8e6}, camp) == {"LJ": 1e6, "WCA": 8e6}
 
 
 def test_skipped_and_dropped_states_are_not_pending(tmp_path, monkeypatch, capsys):

@@ -156,26 +156,100 @@ def load_campaign(path) -> Campaign:
     return parse_campaign(raw, source=str(path))
 
 
+#: the keys each table of a campaign file may have (a typo is an error, not silently ignored)
+_TABLE_KEYS = {
+    "series": {"interaction", "density", "temperatures", "aged_temperatures", "n_particles", "dt",
+               "age_time", "aged_production_time"},
+    "grid": {"interactions", "densities", "reference_temperatures", "aged_reference_temperatures",
+             "rho_ref", "gamma", "n_particles", "dt", "age_time", "aged_production_time"},
+    "extend_series": {"interaction", "density", "temperatures"},
+}
+
+
 def parse_campaign(raw: dict, source: str = "<campaign>") -> Campaign:
-    unknown = set(raw.get("campaign", {})) - set(SETTINGS_DEFAULTS)
+    """A :class:`Campaign` from the parsed TOML; any error is one :class:`SupercooledError` line."""
+    unknown = set(raw) - {"campaign", *_TABLE_KEYS}
+    if unknown:
+        raise SupercooledError(f"{source}: unknown tables: {', '.join(sorted(unknown))} (known: "
+                               f"[campaign], [[series]], [grid], [[extend_series]])")
+    settings = _settings(_table(raw, "campaign", source), source)
+    series, extensions = _tables(raw, "series", source), _tables(raw, "extend_series", source)
+    grid = _table(raw, "grid", source)
+    for name, entries in (("series", series), ("grid", [grid] if grid else []),
+                          ("extend_series", extensions)):
+        for entry in entries:
+            unknown = set(entry) - _TABLE_KEYS[name]
+            if unknown:
+                raise SupercooledError(f"{source}: unknown [{name}] keys: {', '.join(sorted(unknown))}")
+    try:
+        entries = series + _grid_series(grid, source)
+        if not entries:
+            raise SupercooledError(f"{source}: no [[series]] and no [grid]: nothing to simulate")
+        campaign = Campaign(settings=settings)
+        for entry in entries:
+            _add_series(campaign, entry, source)
+        for entry in extensions:
+            _extend_series(campaign, entry, source)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, SupercooledError):
+            raise
+        # e.g. density = "abc" or temperatures = 1.0 instead of a list
+        raise SupercooledError(f"{source}: a value has the wrong type ({error})") from None
+    names = [s.filename for s in campaign.states]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SupercooledError(f"{source}: states that share a file name (same temperature to 4 "
+                               f"decimals): {', '.join(repeated)}")
+    return campaign
+
+
+def _table(raw: dict, name: str, source: str) -> dict:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise SupercooledError(f"{source}: [{name}] must be a table, got {type(value).__name__}")
+    return value
+
+
+def _tables(raw: dict, name: str, source: str) -> list[dict]:
+    value = raw.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise SupercooledError(f"{source}: {name} must be an array of tables ([[{name}]])")
+    return value
+
+
+def _settings(given: dict, source: str) -> dict:
+    """The [campaign] settings over their defaults, each checked for type and range."""
+    unknown = set(given) - set(SETTINGS_DEFAULTS)
     if unknown:
         raise SupercooledError(f"{source}: unknown [campaign] keys: {', '.join(sorted(unknown))}")
-    settings = SETTINGS_DEFAULTS | raw.get("campaign", {})
-    entries = list(raw.get("series", [])) + _grid_series(raw.get("grid"), source)
-    if not entries:
-        raise SupercooledError(f"{source}: no [[series]] and no [grid]: nothing to simulate")
-    campaign = Campaign(settings=settings)
-    for entry in entries:
-        _add_series(campaign, entry, source)
-    for entry in raw.get("extend_series", []):
-        _extend_series(campaign, entry, source)
-    return campaign
+    settings = SETTINGS_DEFAULTS | given
+    for key, value in settings.items():
+        default = SETTINGS_DEFAULTS[key]
+        if isinstance(default, bool) or isinstance(default, str):
+            ok = isinstance(value, type(default))
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok:
+            raise SupercooledError(f"{source}: [campaign] {key} = {value!r} must be a "
+                                   f"{type(default).__name__}")
+        lowest = {"seed": None, "skip_estimate_factor": 0.0, "max_attempts": 1}.get(key, "positive")
+        if lowest == "positive" and isinstance(value, int | float) and not isinstance(value, bool) \
+                and not value > 0:
+            raise SupercooledError(f"{source}: [campaign] {key} must be positive, got {value!r}")
+        if isinstance(lowest, int | float) and value < lowest:
+            raise SupercooledError(f"{source}: [campaign] {key} must be at least {lowest}, got {value!r}")
+    return settings
 
 
 def _grid_series(grid: dict | None, source: str) -> list[dict]:
     if not grid:
         return []
     rho_ref, gamma = grid.get("rho_ref", 1.2), grid.get("gamma", 5.0)
+    missing = [k for k in ("interactions", "densities") if k not in grid]
+    if missing:
+        raise SupercooledError(f"{source}: [grid] lacks {', '.join(missing)}")
     entries = []
     for interaction in grid["interactions"]:
         reference = grid.get("reference_temperatures", {}).get(interaction)
@@ -186,7 +260,7 @@ def _grid_series(grid: dict | None, source: str) -> list[dict]:
             def scale(temps, rho=rho):
                 return [round(density_scaled_temperature(t, rho, rho_ref=rho_ref, gamma=gamma), 4)
                         for t in temps]
-            entry = {k: grid[k] for k in ("n_particles", "age_time", "aged_production_time")
+            entry = {k: grid[k] for k in ("n_particles", "dt", "age_time", "aged_production_time")
                      if k in grid}
             entries.append(entry | {"interaction": interaction, "density": rho,
                                     "temperatures": scale(reference),
@@ -290,7 +364,14 @@ def run_lengths(spec: StateSpec, tau_estimate: float, settings: dict) -> tuple[f
 
 
 def state_seed(spec: StateSpec, base_seed: int, attempt: int) -> int:
-    """A reproducible seed per state and attempt (independent of scheduling order)."""
+    """A reproducible seed per state and attempt (independent of scheduling order).
+
+    The digest is a position-weighted character sum, so a few states of one campaign share a
+    seed (in paper.toml e.g. LJ rho=1.2 T=0.7 and the aged LJ rho=1.2 T=0.35). That is harmless
+    for the physics: the seed drives a random insertion that is then minimised and
+    equilibrated (or aged) at each state's own temperature. It is kept because
+    the seeds of the committed library and the names of in-flight checkpoints depend on it.
+    """
     key = f"{spec.interaction}|{spec.density:.4f}|{spec.temperature:.4f}|{int(spec.equilibrated)}"
     digest = sum((i + 1) * ord(c) for i, c in enumerate(key))
     return int(base_seed) * 1_000_003 + digest * 101 + 7919 * attempt
@@ -375,7 +456,8 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
                       production_time=lengths[1], dt=spec.dt, seed=seed, progress=False,
                       resume=True)
     summary = {"crystallized": bool(result.crystallized), "accepted": False, "seed": seed,
-               "equilibration_time": lengths[0], "production_time": lengths[1]}
+               "equilibration_time": lengths[0], "production_time": lengths[1],
+               "atom_steps": cost(spec, lengths)}
     if not summary["crystallized"]:
         measured = measure_run(run_dir, run_dir / "state.nc", progress=False,
                                equilibrated=spec.equilibrated)
@@ -429,7 +511,7 @@ class _SeriesProgress:
 
     def next_pending(self, in_flight: set, failed: set) -> StateSpec | None:
         """The warmest unfinished state, if every warmer state is finished (or failed)."""
-        skipped = self.skipped()
+        skipped = self.skipped(failed)
         for spec in self.specs:
             if spec in self.tau or spec in failed:
                 continue
@@ -441,21 +523,23 @@ class _SeriesProgress:
     def warmer_points(self, spec: StateSpec) -> list[tuple[float, float]]:
         return [(s.temperature, t) for s, t in self.tau.items() if s.temperature > spec.temperature]
 
-    def skipped(self) -> dict[StateSpec, str]:
+    def skipped(self, passed=frozenset()) -> dict[StateSpec, str]:
         """Unfinished states below the cold end of the series, with the reason.
 
-        The series ends (a) below a finished state slower than ``tau_alpha_max``, or (b) at
-        the warmest unfinished state if its tau_alpha, extrapolated from two or more finished
-        warmer states, exceeds ``skip_estimate_factor`` x ``tau_alpha_max``. The extrapolation
-        (Arrhenius through the two coldest) underestimates the super-Arrhenius growth of
-        these liquids, so such a state is certainly slower than ``tau_alpha_max``; (b) spares
-        the series its most expensive run, on a state outside the library's range.
+        The series ends (a) below a finished state slower than ``tau_alpha_max`` (or whose
+        phi_s never fell to 1/e: tau_alpha NaN), or (b) at the warmest unfinished state not
+        ``passed`` over (failed or dropped: the series goes on below those) if its tau_alpha,
+        extrapolated from two or more finished warmer states, exceeds ``skip_estimate_factor``
+        x ``tau_alpha_max``. The extrapolation (Arrhenius through the two coldest)
+        underestimates the super-Arrhenius growth of these liquids, so such a state is
+        certainly slower than ``tau_alpha_max``; (b) spares the series its most expensive run,
+        on a state outside the library's range.
         """
         settings, limit = self.settings, self.settings["tau_alpha_max"]
-        slow = [s.temperature for s, t in self.tau.items() if math.isfinite(t) and t > limit]
+        slow = [s.temperature for s, t in self.tau.items() if not (math.isfinite(t) and t <= limit)]
         stop, why = (max(slow), f"a warmer state has tau_alpha above tau_alpha_max = {limit:g}") \
             if slow else (None, "")
-        first = next((s for s in self.specs if s not in self.tau), None)
+        first = next((s for s in self.specs if s not in self.tau and s not in passed), None)
         factor = settings["skip_estimate_factor"]
         if stop is None and first is not None and factor > 0:
             points = self.warmer_points(first)
@@ -485,16 +569,15 @@ def closed_states(campaign: Campaign, library, series: dict | None = None) -> di
     from supercooled.library import state_filename
 
     library = Path(library)
+    names = {state_filename(e["interaction"], e["density"], e["temperature_target"],
+                            bool(e["equilibrated"]))
+             for e in read_log(library) if e.get("event") == "dropped"}
+    dropped = {spec: "dropped: crystallised in every attempt" for spec in campaign.states
+               if spec.filename in names and not (library / spec.filename).exists()}
     closed = {}
     for progress_ in (series or _series_progress(campaign, library)).values():
-        closed |= {spec: f"skipped: {why}" for spec, why in progress_.skipped().items()}
-    dropped = {state_filename(e["interaction"], e["density"], e["temperature_target"],
-                              bool(e["equilibrated"]))
-               for e in read_log(library) if e.get("event") == "dropped"}
-    for spec in campaign.states:
-        if spec.filename in dropped and not (library / spec.filename).exists():
-            closed[spec] = "dropped: crystallised in every attempt"
-    return closed
+        closed |= {spec: f"skipped: {why}" for spec, why in progress_.skipped(dropped).items()}
+    return closed | dropped
 
 
 def pending_states(campaign: Campaign, library, series: dict | None = None) -> list[StateSpec]:
@@ -521,8 +604,10 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
     library, settings = Path(library), campaign.settings
     scratch = Path(scratch or library.parent / ".campaign-scratch")
 
+    attempts = logged_attempts(campaign, library)
+
     def left(spec, lengths):
-        return cost_left(spec, lengths, settings, scratch)
+        return cost_left(spec, lengths, settings, scratch, attempts.get(spec, 0))
 
     series = _series_progress(campaign, library)
     pending = set(pending_states(campaign, library, series))
@@ -578,6 +663,17 @@ def time_left(rows: list[dict], rates: dict[str, float], workers: int) -> tuple[
 _MIN_RATE_WALL_TIME = 120.0
 
 
+def complete_rates(rates: dict[str, float], campaign: Campaign) -> dict[str, float]:
+    """A rate for every interaction of ``campaign``: one not yet measured takes the slowest
+    measured rate (so costs stay in one unit, seconds, and estimates err long); with no
+    measured rate at all, ``{}`` (costs are then compared in atom-steps and no time is
+    estimated)."""
+    if not rates:
+        return {}
+    slowest = min(rates.values())
+    return {s.interaction: rates.get(s.interaction, slowest) for s in campaign.states} | rates
+
+
 def measured_throughput(library, recent: int = 8) -> dict[str, float]:
     """Atom-steps per second of one worker, per interaction, from the logged runs.
 
@@ -593,9 +689,10 @@ def measured_throughput(library, recent: int = 8) -> dict[str, float]:
         if event.get("event") in ("done", "rerun") and event.get("wall_time", 0) > 0:
             spec = StateSpec(event["interaction"], event["density"], event["temperature_target"],
                              bool(event["equilibrated"]))
-            lengths = (event["equilibration_time"], event["production_time"])
-            rates.setdefault(spec.interaction, []).append(
-                (event["wall_time"], cost(spec, lengths) / event["wall_time"]))
+            # the logged atom-steps (runs since 2026-12-02) know the state's N and dt
+            steps = event.get("atom_steps") or cost(spec, (event["equilibration_time"],
+                                                           event["production_time"]))
+            rates.setdefault(spec.interaction, []).append((event["wall_time"], steps / event["wall_time"]))
     result = {}
     for interaction, runs in rates.items():
         long = ([r for wall, r in runs if wall >= _MIN_RATE_WALL_TIME] or [r for _, r in runs])[-recent:]
@@ -619,21 +716,29 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     closed_before = closed_states(campaign, library, series)
     todo = pending_states(campaign, library, series)
     aged = [s for s in todo if not s.equilibrated]
-    counts = {"done": 0, "dropped": 0, "failed": 0, "skipped": 0}
+    counts = {"done": 0, "rerun": 0, "dropped": 0, "failed": 0, "skipped": 0}
     if not todo:
         return counts | {"pending": 0}
 
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
                                                   processes=True, dashboard_address=":0")
     client = Client(scheduler or cluster)
-    n_slots = workers if not scheduler else max(1, len(client.scheduler_info()["workers"]))
+    if scheduler:  # a dask-jobqueue cluster's jobs may still be queued: wait for the first
+        client.wait_for_workers(1)
+
+    def slots() -> int:
+        """States to run at once: one per worker thread, counted anew as a cluster scales."""
+        return workers if not scheduler else max(1, sum(client.nthreads().values()))
+
     bar = tqdm(total=len(todo), desc="states", unit="state", disable=not progress)
-    # dropped states are passed over like failed ones, so their series go on below them
-    in_flight, failed, attempts, futures = set(), set(closed_before), {}, as_completed()
-    rates = measured_throughput(library)
+    # dropped states are passed over like failed ones, so their series go on below them;
+    # crystallised attempts and rejected lengths logged before a restart still count
+    in_flight, failed, futures = set(), set(closed_before), as_completed()
+    attempts = logged_attempts(campaign, library)
+    rates = complete_rates(measured_throughput(library), campaign)
     try:
         while True:
-            while len(in_flight) < n_slots:
+            while len(in_flight) < slots():
                 choice = _choose_next(series, aged, in_flight, failed, settings,
                                       scratch=scratch, attempts=attempts, rates=rates)
                 if choice is None:
@@ -654,16 +759,17 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
             spec = future.spec
             in_flight.discard(spec)
             outcome = _handle(future, spec, series, aged, attempts, failed, log, settings)
-            counts[outcome] = counts.get(outcome, 0) + (outcome != "rerun")
+            counts[outcome] = counts.get(outcome, 0) + 1
             if outcome in ("done", "dropped", "failed"):
                 bar.update(1)
-            rates = measured_throughput(library)  # the runs just logged refine the estimate
-            _, wall = time_left(plan_remaining(campaign, library, scratch), rates, n_slots)
+            # the runs just logged refine the estimate
+            rates = complete_rates(measured_throughput(library), campaign)
+            _, wall = time_left(plan_remaining(campaign, library, scratch), rates, slots())
             left = f"; about {wall:.1f} h left" if math.isfinite(wall) else ""
             bar.set_postfix_str(f"{spec.interaction} rho={spec.density} T={spec.temperature} "
                                 f"{outcome}{left}")
         for progress_ in series.values():
-            for spec, reason in progress_.skipped().items():
+            for spec, reason in progress_.skipped(failed).items():
                 if spec not in closed_before:
                     log.write("skipped", spec, reason=reason)
                     counts["skipped"] += 1
@@ -674,6 +780,29 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
         if cluster is not None:
             cluster.close()
     return counts | {"pending": len(pending_states(campaign, library))}
+
+
+def logged_attempts(campaign: Campaign, library) -> dict:
+    """The attempt counters of the pending states, from the log (so a restart keeps them).
+
+    ``attempts[spec]``: its crystallised runs, which set the seed of the next attempt
+    (:func:`state_seed`) and count towards ``max_attempts``; ``attempts[("length", spec)]``:
+    its runs rejected as too short or still ageing (at most two longer reruns).
+    """
+    from supercooled.library import state_filename
+
+    pending = {spec.filename: spec for spec in campaign.states
+               if not (Path(library) / spec.filename).exists()}
+    attempts: dict = {}
+    for record in read_log(library):
+        if record.get("event") not in ("crystallized", "rerun"):
+            continue
+        spec = pending.get(state_filename(record["interaction"], record["density"],
+                                          record["temperature_target"], bool(record["equilibrated"])))
+        if spec is not None:
+            key = spec if record["event"] == "crystallized" else ("length", spec)
+            attempts[key] = attempts.get(key, 0) + 1
+    return attempts
 
 
 def _restore_reruns(series, library: Path, settings) -> None:
@@ -707,8 +836,9 @@ def _ageing(summary: dict, settings) -> bool:
 def _rerun_lengths(spec: StateSpec, summary: dict, settings) -> tuple[float, float]:
     """Run lengths for redoing a rejected run, from its summary (or its logged record).
 
-    Planned for 1.2 x the measured tau_alpha (four times the production if phi_s never reached
-    1/e); a run that was still ageing also gets at least twice its equilibration.
+    Planned for 1.2 x the measured tau_alpha; if phi_s never reached 1/e, tau_alpha is taken as
+    4 x production / ``production_tau_alpha`` (so the production grows 4.8-fold). A run that
+    was still ageing also gets at least twice its equilibration.
     """
     tau = summary.get("tau_alpha", math.nan)
     if not math.isfinite(tau):
@@ -846,6 +976,7 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
     failed = [e for e in log if e["event"] == "failed" and still_missing(e)]
     campaign = load_campaign(config) if Path(config).is_file() else None
     closed = closed_states(campaign, library) if campaign else {}
+    n_tau = (campaign.settings if campaign else SETTINGS_DEFAULTS)["production_tau_alpha"]
     lines = [
         "# The state-point library",
         "",
@@ -863,7 +994,7 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
         f"- Compute spent (sum of per-state wall times, reruns included): {core_seconds / 3600:.2f} core-hours.",
         "- Events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) + ". "
         "A 'rerun' is a state redone longer because its production turned out shorter than "
-        "20 measured tau_alpha or its two production halves disagreed (still ageing); "
+        f"{n_tau:g} measured tau_alpha or its two production halves disagreed (still ageing); "
         "failures that a later attempt redid are not listed below.",
         "",
     ]

@@ -11,9 +11,11 @@ def register(subparsers) -> None:
         help="simulate and measure every state of a campaign file into the library (resumable)",
         description="Simulate and measure every state point of CONFIG.toml that is not yet in the "
         "library, on a dask LocalCluster (one worker per core) or an existing dask scheduler. "
-        "Killing it loses only the states in flight; rerun the same command to resume. "
+        "Killing it loses at most the work since the last checkpoint of the states in flight "
+        "(LAMMPS restart files, every 5 minutes); rerun the same command to resume. "
         "On SLURM, start workers with dask-jobqueue (SLURMCluster(...).scale(n)) and pass the "
-        "scheduler address.",
+        "scheduler address; the workers must see the library and its .campaign-scratch folder "
+        "on a shared file system. One state runs per worker thread, counted as the cluster scales.",
     )
     parser.add_argument("config", help="campaign TOML file, e.g. campaigns/paper.toml")
     parser.add_argument("--library", default=None,
@@ -54,9 +56,9 @@ def run(args) -> int:
 
 def print_plan(campaign, library, workers: int) -> None:
     """The pending states with estimated tau_alpha and cost, and the time left they add up to."""
-    from supercooled.campaign import measured_throughput, plan_remaining, time_left
+    from supercooled.campaign import complete_rates, measured_throughput, plan_remaining, time_left
 
-    rates = measured_throughput(library)
+    rates = complete_rates(measured_throughput(library), campaign)
     rows = plan_remaining(campaign, library)
     print(f"{'state':<34} {'tau_alpha est.':>14} {'run (tau)':>18} {'worker-h left':>14}  note")
     for row in rows:
@@ -68,6 +70,9 @@ def print_plan(campaign, library, workers: int) -> None:
         note += ", rerun longer" if row["rerun"] else ""
         lengths = "{:.0f} + {:.0f}".format(*row["lengths"])
         print(f"{name:<34} {row['tau_estimate']:>14.3g} {lengths:>18} {hours:>14.2f}  {note}")
+    if not rates:
+        print("time left unknown until a run of at least two minutes is logged")
+        return
     total, wall = time_left(rows, rates, workers)
     speeds = ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sorted(rates.items()))
     print(f"estimated time left: {total:.1f} worker-hours at {speeds} M atom-steps/s per worker "
