@@ -78,7 +78,10 @@ def timed(function, *args, **kwargs):
 
 def run(n_particles: int, n_frames: int) -> list[dict]:
     frames, typeid, length = configurations(n_particles, n_frames)
-    partial_structure_factors(frames[0], typeid, length)  # warm-up (BLAS threads, caches)
+    # every method gets one untimed warm-up frame (BLAS and TBB threads, caches)
+    partial_structure_factors(frames[0], typeid, length)
+    for method in ("direct", "debye"):
+        freud_partials(method, frames[:1], typeid, length)
     direct, t_direct = timed(freud_partials, "direct", frames, typeid, length)
     methods = {
         "freud Direct": (direct, t_direct),
