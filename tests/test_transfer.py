@@ -135,6 +135,29 @@ def test_binned_means(library):
     np.testing.assert_allclose(out["count"], [2, 1])
 
 
+def test_binned_default_bins_count_every_state():
+    """The default bins cover the data: cold (0.315 T_mct) and hot (3.44) states included."""
+    t = [0.315, 0.4, 0.9, 1.0, 2.99, 3.44]
+    table = pd.DataFrame({"T_over_Tmct": t, "r2_mlp": np.linspace(0, 1, len(t)),
+                          "region": ["unseen"] * 3 + ["trained"] * 3})
+    for by in ((), ("region",)):
+        out = transfer.binned(table, by=by)
+        assert out["count"].sum() == len(t)
+    out = transfer.binned(table)
+    np.testing.assert_allclose(out.T_mid, [0.3, 0.9, 2.9, 3.5])
+    np.testing.assert_allclose(out["count"], [2, 2, 1, 1])  # bins are (a, b]: 0.4 in (0.2, 0.4]
+    # the bins are on one grid, so separately binned tables share their bin centres
+    cold = transfer.binned(table[table.T_over_Tmct < 1.5])
+    assert set(cold.T_mid) <= set(out.T_mid)
+
+
+def test_binned_warns_of_rows_it_leaves_out():
+    table = pd.DataFrame({"T_over_Tmct": [0.3, 0.9, np.nan], "r2_mlp": [0.1, 0.5, 0.7]})
+    with pytest.warns(UserWarning, match=r"2 of 3 rows left out \(1 without T / T_mct, 1 outside"):
+        out = transfer.binned(table, bins=[0.4, 1.0])
+    np.testing.assert_allclose(out["count"], [1])
+
+
 def test_write_studies_writes_the_three_tables(tmp_path, library, reduced):
     tables = transfer.write_studies(library, tmp_path, reduced_t=reduced, thresholds=(1.2,),
                                     densities=(1.6,), n_members=1, config=TINY, progress=False)

@@ -163,14 +163,44 @@ def density_study(ds, reduced_t, densities=None, *, n_splits: int = 1, n_members
     return pd.concat(frames, ignore_index=True)
 
 
-def binned(table, column: str = "r2_mlp", by=(), bins=None):
-    """Mean, std and count of ``column`` in bins of T / T_mct (per group of ``by``)."""
+def binned(table, column: str = "r2_mlp", by=(), bins=None, width: float = 0.2):
+    """Mean, std and count of ``column`` in bins of T / T_mct (per group of ``by``).
+
+    ``bins``: the bin edges; by default bins of ``width`` on a fixed grid (edges at multiples
+    of ``width``, so tables binned separately share their bins) from below the smallest to
+    above the largest finite ``T_over_Tmct``, so that every state is counted. Rows that fall
+    in no bin (no T / T_mct, or outside explicit ``bins``) are left out with a warning, never
+    silently.
+    """
+    import warnings
+
     import pandas as pd
 
-    bins = np.arange(0.4, 3.01, 0.2) if bins is None else np.asarray(bins)
+    x = np.asarray(table["T_over_Tmct"], float)
+    if bins is None:
+        finite = x[np.isfinite(x)]
+        if finite.size:
+            lo = np.floor(finite.min() / width)
+            hi = max(np.ceil(finite.max() / width), lo + 1)
+            if lo * width > finite.min():  # guard against rounding of x / width
+                lo -= 1
+            if hi * width < finite.max():
+                hi += 1
+            bins = np.round(np.arange(lo, hi + 1) * width, 12)
+        else:
+            bins = np.array([0.0, width])
+    bins = np.asarray(bins, float)
     frame = table.copy()
-    frame["bin"] = pd.cut(frame["T_over_Tmct"], bins)
-    frame["T_mid"] = [iv.mid if isinstance(iv, pd.Interval) else np.nan for iv in frame["bin"]]
+    code = np.asarray(pd.cut(x, bins, labels=False, include_lowest=True), float)
+    unbinned = np.isnan(code)
+    mids = (bins[:-1] + bins[1:]) / 2
+    frame["T_mid"] = np.where(unbinned, np.nan, mids[np.nan_to_num(code, nan=0).astype(int)])
+    if unbinned.any():
+        missing = int(np.isnan(x[unbinned]).sum())
+        outside = int(unbinned.sum()) - missing
+        warnings.warn(f"binned: {int(unbinned.sum())} of {len(frame)} rows left out "
+                      f"({missing} without T / T_mct, {outside} outside the bins "
+                      f"{bins[0]:g}..{bins[-1]:g})", stacklevel=2)
     groups = [*by, "T_mid"]
     out = frame.groupby(groups, observed=True)[column].agg(["mean", "std", "count"])
     return out.reset_index()
