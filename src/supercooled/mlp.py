@@ -427,7 +427,8 @@ class Ensemble:
         out = out.reshape(len(self.members), -1, len(times), 2)
         return out.mean(axis=0), out.std(axis=0), out
 
-    # ---- persistence: tensors + JSON, no pickle ----
+    # ---- persistence: state dicts of tensors (torch.save, read back with weights_only=True,
+    # which refuses arbitrary pickled objects) + JSON metadata ----
     def save(self, path) -> Path:
         """Write member_<i>.pt (state_dict tensors) and metadata.json to the folder ``path``."""
         import torch
