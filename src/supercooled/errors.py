@@ -34,3 +34,16 @@ def check_output_path(path, *, folder: bool = False, suffixes=None) -> None:
     if suffixes is not None and path.suffix.lower().lstrip(".") not in suffixes:
         raise SupercooledError(f"output {path}: unsupported file type {path.suffix or '(none)'}; "
                                f"use one of {', '.join(sorted(suffixes))}")
+
+
+def positive_number(name: str, value) -> float:
+    """``value`` as a float if it is a positive finite number; else a one-line error naming it."""
+    import math
+
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SupercooledError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise SupercooledError(f"{name} must be positive and finite, got {value}")
+    return number

@@ -22,7 +22,6 @@ checked before the trajectory is read, all metadata before any S(k) or correlati
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,7 @@ import xarray as xr
 
 from supercooled.dynamics import block_starts, diffusion_coefficient, self_correlations, tau_alpha
 from supercooled.dynamics import to_time_grid as _to_time_grid
-from supercooled.errors import SupercooledError
+from supercooled.errors import SupercooledError, positive_number
 from supercooled.grids import K_GRID, TIME_GRID
 from supercooled.library import write_state
 from supercooled.md import wrap_positions
@@ -199,20 +198,12 @@ def _resolve_paths(run_dir_or_gsd) -> tuple[Path, Path | None]:
     raise FileNotFoundError(2, "No such run directory or trajectory", str(path))
 
 
-def _positive(name, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise SupercooledError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise SupercooledError(f"{name} must be positive, got {value}")
-    return value
 
 
 def _time_step(trajectory: Trajectory, run: dict, dt) -> float:
     for value in (dt, trajectory.dt, run.get("dt")):
         if value is not None:
-            return _positive("time step dt", value)
+            return positive_number("time step dt", value)
     raise SupercooledError("the time step is not in the trajectory log nor in run.json: "
                            "pass it with --dt")
 
@@ -271,9 +262,9 @@ def _attributes(trajectory, run, dt, equilibrated, interaction, temperature):
 
     return {
         "interaction": interaction,
-        "density": _positive("density", density),
-        "temperature": _positive("temperature", measured),
-        "temperature_target": _positive("target temperature", target),
+        "density": positive_number("density", density),
+        "temperature": positive_number("temperature", measured),
+        "temperature_target": positive_number("target temperature", target),
         "n_particles": trajectory.n_particles,
         "seed": seed,
         "dt": dt,
@@ -366,9 +357,9 @@ def measure_run(run_dir_or_gsd, out=None, *, dt=None, progress: bool = True, equ
     run = _read_run_json(run_dir)
     _interaction(run, interaction)
     if temperature is not None:
-        _positive("temperature", temperature)
+        positive_number("temperature", temperature)
     if dt is not None:
-        _positive("time step dt", dt)
+        positive_number("time step dt", dt)
     trajectory = read_trajectory(gsd_path, progress=progress)
     ds = measure_trajectory(trajectory, run, dt=dt, equilibrated=equilibrated,
                             interaction=interaction, temperature=temperature,

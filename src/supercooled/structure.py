@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from supercooled.errors import SupercooledError
+from supercooled.errors import SupercooledError, positive_number
 from supercooled.grids import DK, K_GRID
 from supercooled.systems import PAIRS, SPECIES
 
@@ -153,13 +153,7 @@ def _check_frame(positions, typeid: np.ndarray) -> np.ndarray:
 
 
 def _check_box(box_length) -> float:
-    try:
-        length = float(box_length)
-    except (TypeError, ValueError):
-        raise SupercooledError(f"box length must be a number, got {box_length!r}") from None
-    if not (np.isfinite(length) and length > 0):
-        raise SupercooledError(f"box length must be positive and finite, got {box_length}")
-    return length
+    return positive_number("box length", box_length)
 
 
 def _check_typeid(typeid) -> np.ndarray:
