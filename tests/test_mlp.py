@@ -178,6 +178,16 @@ def test_training_learns_a_known_law(library):
     ens = mlp.Ensemble([net], scaler, TINY.hidden)
     rows = mlp.evaluate(ens, library, test)
     assert np.median([r["r2_mlp"] for r in rows]) > 0.9
+    # Per-species scores are R^2 of each species' curve alone, computed here independently.
+    sub = library.isel(state=test)
+    truth = mlp.target_curves(sub)
+    mean, _, _ = ens.predict_curves(mlp.state_features(sub), library["time"].values)
+    for j, row in enumerate(rows):
+        for a, name in enumerate(("AA", "BB")):
+            y, f = truth[j, :, a], mean[j, :, a]
+            ok = np.isfinite(y)
+            expected = 1 - np.sum((y[ok] - f[ok]) ** 2) / np.sum((y[ok] - y[ok].mean()) ** 2)
+            assert row[f"r2_mlp_{name}"] == pytest.approx(expected)
 
 
 def test_training_is_deterministic(library):

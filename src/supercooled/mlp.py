@@ -544,7 +544,9 @@ def evaluate(ensemble: Ensemble, ds, test_states, baselines: dict | None = None)
     """One row per test state: R^2 and RMSE of the ensemble mean, of each member and baseline.
 
     ``baselines`` maps a name to a fitted object with ``predict(ds, states)`` returning
-    (n_state, n_time, 2) curves. Columns: state, interaction, density, T, r2_mlp,
+    (n_state, n_time, 2) curves. Columns: state, interaction, density, T, r2_mlp (both
+    species pooled, the paper's score), r2_mlp_AA and r2_mlp_BB (each species alone, lower
+    because the offset between F_AA and F_BB no longer counts as explained variance),
     r2_member_mean, r2_member_std, rmse_mlp, spread (mean ensemble std over sampled
     points), abs_error (mean |mean - truth|), r2_<baseline>.
     """
@@ -563,6 +565,8 @@ def evaluate(ensemble: Ensemble, ds, test_states, baselines: dict | None = None)
             "density": float(ds["density"].values[i]),
             "T": float(ds["temperature"].values[i]),
             "r2_mlp": r2_score(truth[j], mean[j]),
+            **{f"r2_mlp_{name.removeprefix('F_')}": r2_score(truth[j][:, a], mean[j][:, a])
+               for a, name in enumerate(TARGET_NAMES)},
             "r2_member_mean": float(np.mean(member_r2)),
             "r2_member_std": float(np.std(member_r2)),
             "rmse_mlp": rmse(truth[j], mean[j]),
