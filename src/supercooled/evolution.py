@@ -348,20 +348,20 @@ def select_state(library, interaction: str, density: float, temperature: float, 
     same = (inter == interaction) & np.isclose(dens, density, rtol=1e-3)
     if not same.any():
         raise SupercooledError(f"the library has no {interaction} state at density {density}")
-    candidates = np.flatnonzero(same)
-    distance = np.minimum(np.abs(temps - temperature), np.abs(target - temperature))[candidates]
-    close = candidates[distance <= rtol * temperature]
+    # distance in T of every state of this series (infinite for the other series)
+    distance = np.where(same, np.minimum(np.abs(temps - temperature),
+                                         np.abs(target - temperature)), np.inf)
+    close = np.flatnonzero(distance <= rtol * temperature)
     if close.size == 0:
-        have = ", ".join(f"{t:.4g}" for t in np.sort(target[candidates]))
+        have = ", ".join(f"{t:.4g}" for t in np.sort(target[same]))
         raise SupercooledError(f"no {interaction} state at rho = {density} near T = {temperature} "
                                f"(temperatures there: {have})")
-    distance = distance[distance <= rtol * temperature]  # aligned with `close`
-    nearest = close[np.argmin(distance)]
-    tied = (distance <= distance.min() + SAME_TEMPERATURE_RTOL * temperature) \
-        | np.isclose(target[close], target[nearest], rtol=1e-9, atol=0.0)
+    nearest = close[np.argmin(distance[close])]
+    tied = close[(distance[close] <= distance[nearest] + SAME_TEMPERATURE_RTOL * temperature)
+                 | np.isclose(target[close], target[nearest], rtol=1e-9, atol=0.0)]
     # among the states at the nearest temperature: equilibrated first, then the nearer
-    order = np.lexsort((distance[tied], -equil[close[tied]]))
-    return library.isel(state=int(close[tied][order[0]]))
+    order = np.lexsort((distance[tied], -equil[tied]))
+    return library.isel(state=int(tied[order[0]]))
 
 
 def mct_memory(state, times, *, coupling: str = "paper", dynamics: str = "brownian",
