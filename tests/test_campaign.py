@@ -465,3 +465,22 @@ def test_throughput_is_the_median_of_the_latest_long_runs_per_interaction(tmp_pa
     assert rates["LJ"] == pytest.approx(atom_steps / 400.0)  # median of 900, 200, 400 s (not 10, 100)
     assert rates["WCA"] == pytest.approx(cp.cost(cp.StateSpec("WCA", 1.2, 1.0), (10.0, 10.0)) / 50.0)
     assert cp.measured_throughput(tmp_path / "none") == {}
+
+
+def test_readme_quality_lines_report_drift_and_its_rate_per_1000_tau():
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "interaction": ["LJ", "LJ", "WCA"], "density": [1.2, 1.2, 1.4],
+        "T_target": [1.0, 0.5, 0.8], "equilibrated": [1, 1, 0],
+        "production_time": [100.0, 4000.0, 1000.0],
+        "energy_drift": [5e-5, -4e-4, 2e-5], "ageing_check": [0.01, 0.03, float("nan")],
+    })
+    drift, ageing = cp._quality_lines(table)
+    # |drift| 5e-5, 4e-4, 2e-5: median 5e-5, one above 1e-4, largest the 4000-tau LJ T=0.5 run;
+    # per 1000 tau: 0.5e-3, 1e-4, 2e-5 -> median 1e-4, largest 5e-4
+    assert "median 5e-05, above 1e-4 for 1 of 3 states, largest 0.0004 (LJ rho=1.2 T=0.5, 4000 tau" \
+        in drift
+    assert "per 1000 tau of production: median 0.0001, largest 0.0005" in drift
+    assert "median 0.02, largest 0.03" in ageing
+    assert cp._quality_lines(table.iloc[:0]) == []

@@ -956,6 +956,34 @@ def library_table(library):
     return table
 
 
+def _quality_lines(table) -> list[str]:
+    """README bullets on the checks: relative NVE energy drift and the two-halves ageing check.
+
+    ``energy_drift`` is |dE/dt| t_prod / |<E>| over the whole production (see
+    :func:`supercooled.md.energy_drift`), so at a constant rate it grows with the run length;
+    the rate per 1000 tau is also given to compare runs of different lengths.
+    """
+    if not len(table):
+        return []
+    drift = table["energy_drift"].abs()
+    rate = drift / table["production_time"] * 1000.0
+    worst = table.loc[drift.idxmax()]
+    equil = table[table["equilibrated"] == 1]
+    ageing = equil["ageing_check"].dropna()
+    lines = [
+        f"- NVE energy drift over the production (relative): median {drift.median():.2g}, "
+        f"above 1e-4 for {int((drift > 1e-4).sum())} of {len(table)} states, largest "
+        f"{drift.max():.2g} ({worst['interaction']} rho={worst['density']:g} "
+        f"T={worst['T_target']:g}, {worst['production_time']:.0f} tau of production); "
+        f"per 1000 tau of production: median {rate.median():.2g}, largest {rate.max():.2g}.",
+    ]
+    if len(ageing):
+        lines.append(f"- Ageing check of the equilibrated states (largest |phi_s| difference "
+                     f"between the two production halves): median {ageing.median():.3g}, "
+                     f"largest {ageing.max():.3g}.")
+    return lines
+
+
 def write_library_readme(library, *, command: str, config: str, machine: str) -> Path:
     """Write ``library/README.md``: how the library was made, events, and a table of states."""
     library = Path(library)
@@ -996,6 +1024,7 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
         "A 'rerun' is a state redone longer because its production turned out shorter than "
         f"{n_tau:g} measured tau_alpha or its two production halves disagreed (still ageing); "
         "failures that a later attempt redid are not listed below.",
+        *_quality_lines(table),
         "",
     ]
     if closed:
