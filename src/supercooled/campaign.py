@@ -1019,7 +1019,10 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
         f"- States in the library: {len(table)} "
         f"({int(table['equilibrated'].sum()) if len(table) else 0} equilibrated, "
         f"{int((table['equilibrated'] == 0).sum()) if len(table) else 0} aged glasses).",
-        f"- Compute spent (sum of per-state wall times, reruns included): {core_seconds / 3600:.2f} core-hours.",
+        f"- Compute spent (sum of the logged per-state wall times, reruns included): "
+        f"{core_seconds / 3600:.2f} core-hours. A lower bound: a run resumed from a checkpoint "
+        "logs only its time after the resume, and a run cut off by the end of a session and "
+        "redone from the start logs nothing for the lost part.",
         "- Events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) + ". "
         "A 'rerun' is a state redone longer because its production turned out shorter than "
         f"{n_tau:g} measured tau_alpha or its two production halves disagreed (still ageing); "
