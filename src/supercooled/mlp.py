@@ -545,8 +545,8 @@ def evaluate(ensemble: Ensemble, ds, test_states, baselines: dict | None = None)
 
     ``baselines`` maps a name to a fitted object with ``predict(ds, states)`` returning
     (n_state, n_time, 2) curves. Columns: state, interaction, density, T, r2_mlp (both
-    species pooled, the paper's score), r2_mlp_AA and r2_mlp_BB (each species alone, lower
-    because the offset between F_AA and F_BB no longer counts as explained variance),
+    species pooled, the paper's score), r2_mlp_AA and r2_mlp_BB (each species alone; usually
+    lower, because the offset between F_AA and F_BB no longer counts as explained variance),
     r2_member_mean, r2_member_std, rmse_mlp, spread (mean ensemble std over sampled
     points), abs_error (mean |mean - truth|), r2_<baseline>.
     """
