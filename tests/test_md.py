@@ -316,8 +316,14 @@ def test_mpi_ranks_same_physics(restart_file):
         f"e.restore({path!r}); e.use_nve(); e.advance(200); v = e.thermo(); "
         "print(json.dumps(v) if e.rank == 0 else '', flush=True); e.close()"
     )
-    out = subprocess.run([mpirun, "-np", "2", sys.executable, "-c", script], capture_output=True,
-                         text=True, timeout=120, check=True)
+    # mpirun once exited with status 9 (passing on every rerun) on a 2-core machine loaded
+    # by a concurrent training; a second launch separates that from a failure of the code.
+    for _ in range(2):
+        out = subprocess.run([mpirun, "-np", "2", sys.executable, "-c", script],
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode == 0:
+            break
+    assert out.returncode == 0, f"mpirun exit {out.returncode}: {out.stderr[-2000:]}"
     values = json.loads(out.stdout.strip().splitlines()[-1])
     for key in ("potential_energy", "total_energy", "pressure"):
         assert values[key] == pytest.approx(serial[key], rel=1e-7)
