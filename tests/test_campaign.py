@@ -266,7 +266,24 @@ def test_extend_series_adds_colder_and_in_between_states_to_a_series():
     camp = cp.parse_campaign(__import__("tomllib").loads(between))
     assert [s.temperature for s in camp.series[("LJ", 1.2)]] == [1.0, 0.9, 0.8, 0.6, 0.5, 0.4]
     paper = cp.load_campaign(Path(__file__).resolve().parents[1] / "campaigns" / "paper.toml")
-    assert [s.temperature for s in paper.series[("LJ", 1.8)]][-3:] == [3.3, 3.2, 3.1]
+    assert [s.temperature for s in paper.series[("LJ", 1.8)]][-5:] == [3.3, 3.2, 3.15, 3.12, 3.1]
+    # the deeper series: their own ends, the others keep the campaign's
+    assert paper.limit(("LJ", 1.2)) == 1000.0 and paper.limit(("LJ", 1.8)) == 500.0
+    assert paper.settings["tau_alpha_max"] == 300.0
+
+
+def test_a_series_ends_at_its_own_tau_alpha_max():
+    deeper = SERIES + "[[extend_series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=[]\n" \
+        "tau_alpha_max=2500.0\n"
+    camp = cp.parse_campaign(__import__("tomllib").loads(deeper))
+    specs = camp.series[("LJ", 1.2)]
+    finished = {s: _arrhenius(s.temperature) for s in specs[:4]}  # T = 0.5 took 298
+    shallow = cp._SeriesProgress(specs, finished, camp.settings | {"tau_alpha_max": 200.0})
+    assert specs[4] in shallow.skipped()
+    deep = cp._SeriesProgress(specs, finished, camp.settings, camp.limit(("LJ", 1.2)))
+    assert deep.skipped() == {} and deep.next_pending(set(), set()) == specs[4]
+    with pytest.raises(SupercooledError, match="tau_alpha_max"):
+        cp.parse_campaign(__import__("tomllib").loads(deeper.replace("2500.0", "-1")))
 
 
 @pytest.mark.parametrize(("extension", "message"), [

@@ -18,6 +18,7 @@ from supercooled.cli import main
 from supercooled.engines import make_engine
 from supercooled.errors import SupercooledError
 from supercooled.md import RunResult, default_timestep, simulate
+from supercooled.timestep import DT_MAX, DT_REDUCED, reduced_step
 from supercooled.systems import StatePoint
 
 SMALL = StatePoint("LJ", 1.2, 1.0, n_particles=300)
@@ -47,12 +48,13 @@ def read_thermo(result):
 
 # -- schedule and time step ---------------------------------------------------------------
 
-def test_default_timestep_rule():
-    assert default_timestep(StatePoint("LJ", 1.2, 1.0)) == 0.005
-    assert default_timestep(StatePoint("LJ", 1.2, 2.0)) == 0.005
-    hot = default_timestep(StatePoint("LJ", 1.2, 8.0))
-    dense_hot = default_timestep(StatePoint("LJ", 1.8, 15.0))
-    assert 0 < dense_hot < hot < 0.005
+def test_default_timestep_is_a_fixed_reduced_step():
+    """dt rho^(1/3) T^(1/2) is the same at every state below the cap (to the 3-digit rounding)."""
+    for rho, t in ((1.2, 1.0), (1.5, 2.0), (1.8, 3.3), (1.8, 15.0), (1.4, 0.9)):
+        dt = default_timestep(StatePoint("LJ", rho, t))
+        assert reduced_step(dt, rho, t) == pytest.approx(DT_REDUCED, rel=2e-3)
+    # cold and dilute, where the rule would exceed the cap
+    assert default_timestep(StatePoint("LJ", 0.5, 0.1)) == DT_MAX
 
 
 def test_block_offsets_are_log_spaced():

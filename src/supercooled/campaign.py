@@ -75,6 +75,7 @@ from pathlib import Path
 
 from supercooled.errors import SupercooledError
 from supercooled.systems import StatePoint, density_scaled_temperature, normalize_interaction
+from supercooled.timestep import timestep_rule
 
 LOG_NAME = "campaign_log.jsonl"
 
@@ -97,6 +98,11 @@ SETTINGS_DEFAULTS = {
     #: largest max_t |phi_s(first half) - phi_s(second half)| of an accepted equilibrated state;
     #: the equilibrated states of the paper's library scatter between 0.006 and 0.10
     "max_ageing": 0.15,
+    #: a library folder whose equilibrated states of the same (interaction, density) join a
+    #: series' own finished states when its tau_alpha is extrapolated (not when it ends):
+    #: a new set of states (other N, other seeds) then plans its runs from what is known.
+    #: A path relative to the working directory; "" for none
+    "reference_library": "",
 }
 
 
@@ -135,6 +141,12 @@ class Campaign:
     settings: dict
     series: dict[tuple[str, float], list[StateSpec]] = field(default_factory=dict)
     aged: list[StateSpec] = field(default_factory=list)
+    #: per-series tau_alpha_max where a [[series]] or [[extend_series]] entry sets one
+    limits: dict[tuple[str, float], float] = field(default_factory=dict)
+
+    def limit(self, key: tuple[str, float]) -> float:
+        """The tau_alpha at which series ``key`` ends."""
+        return self.limits.get(key, self.settings["tau_alpha_max"])
 
     @property
     def states(self) -> list[StateSpec]:
@@ -159,10 +171,10 @@ def load_campaign(path) -> Campaign:
 #: the keys each table of a campaign file may have (a typo is an error, not silently ignored)
 _TABLE_KEYS = {
     "series": {"interaction", "density", "temperatures", "aged_temperatures", "n_particles", "dt",
-               "age_time", "aged_production_time"},
+               "age_time", "aged_production_time", "tau_alpha_max"},
     "grid": {"interactions", "densities", "reference_temperatures", "aged_reference_temperatures",
              "rho_ref", "gamma", "n_particles", "dt", "age_time", "aged_production_time"},
-    "extend_series": {"interaction", "density", "temperatures"},
+    "extend_series": {"interaction", "density", "temperatures", "tau_alpha_max"},
 }
 
 
@@ -287,6 +299,7 @@ def _add_series(campaign: Campaign, entry: dict, source: str) -> None:
     if key in campaign.series:
         raise SupercooledError(f"{source}: series {interaction} rho={density} appears twice")
     campaign.series[key] = specs
+    _series_limit(campaign, key, entry, source)
     for t in entry.get("aged_temperatures", []):
         if "age_time" not in entry or "aged_production_time" not in entry:
             raise SupercooledError(f"{source}: aged states of {interaction} rho={density} need "
@@ -326,6 +339,19 @@ def _extend_series(campaign: Campaign, entry: dict, source: str) -> None:
         raise SupercooledError(f"{source}: [[extend_series]] repeats a temperature of "
                                f"{interaction} rho={key[1]}")
     specs[:] = sorted(specs + added, key=lambda s: -s.temperature)
+    _series_limit(campaign, key, entry, source)
+
+
+def _series_limit(campaign: Campaign, key: tuple[str, float], entry: dict, source: str) -> None:
+    """Record an entry's own ``tau_alpha_max`` (a deeper or shallower end of its series)."""
+    if "tau_alpha_max" not in entry:
+        return
+    value = entry["tau_alpha_max"]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 \
+            or not math.isfinite(value):
+        raise SupercooledError(f"{source}: tau_alpha_max of {key[0]} rho={key[1]} must be a "
+                               f"positive number, got {value!r}")
+    campaign.limits[key] = float(value)
 
 
 # --------------------------------------------------------------------------- planning
@@ -507,7 +533,10 @@ class _SeriesProgress:
     specs: list[StateSpec]
     tau: dict  # spec -> measured tau_alpha of finished states
     settings: dict
+    limit: float | None = None  # tau_alpha_max of this series (None: the campaign's)
     override: dict = field(default_factory=dict)  # spec -> run lengths after a too-short run
+    #: (T_target, tau_alpha) of the reference library's states of this series
+    reference: list = field(default_factory=list)
 
     def next_pending(self, in_flight: set, failed: set) -> StateSpec | None:
         """The warmest unfinished state, if every warmer state is finished (or failed)."""
@@ -520,8 +549,12 @@ class _SeriesProgress:
             return None if spec in in_flight else spec
         return None
 
+    def points(self) -> list[tuple[float, float]]:
+        """(T, tau_alpha) known for this series: its finished states and the reference's."""
+        return [(s.temperature, t) for s, t in self.tau.items()] + list(self.reference)
+
     def warmer_points(self, spec: StateSpec) -> list[tuple[float, float]]:
-        return [(s.temperature, t) for s, t in self.tau.items() if s.temperature > spec.temperature]
+        return [(t, tau) for t, tau in self.points() if t > spec.temperature]
 
     def skipped(self, passed=frozenset()) -> dict[StateSpec, str]:
         """Unfinished states below the cold end of the series, with the reason.
@@ -535,7 +568,7 @@ class _SeriesProgress:
         certainly slower than ``tau_alpha_max``; (b) spares the series its most expensive run,
         on a state outside the library's range.
         """
-        settings, limit = self.settings, self.settings["tau_alpha_max"]
+        settings, limit = self.settings, self.limit or self.settings["tau_alpha_max"]
         slow = [s.temperature for s, t in self.tau.items() if not (math.isfinite(t) and t <= limit)]
         stop, why = (max(slow), f"a warmer state has tau_alpha above tau_alpha_max = {limit:g}") \
             if slow else (None, "")
@@ -555,8 +588,29 @@ class _SeriesProgress:
 
 def _series_progress(campaign: Campaign, library) -> dict:
     """A :class:`_SeriesProgress` per series, from the states already in ``library``."""
-    return {key: _SeriesProgress(specs, _finished_tau(Path(library), specs), campaign.settings)
+    reference = _reference_points(campaign.settings["reference_library"])
+    return {key: _SeriesProgress(specs, _finished_tau(Path(library), specs), campaign.settings,
+                                 campaign.limit(key), reference=reference.get(key, []))
             for key, specs in campaign.series.items()}
+
+
+def _reference_points(folder: str) -> dict[tuple[str, float], list[tuple[float, float]]]:
+    """(T_target, tau_alpha) of the equilibrated states of a reference library, per series."""
+    if not folder:
+        return {}
+    from supercooled.library import read_state
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise SupercooledError(f"reference_library {folder!r} is not a folder")
+    points: dict = {}
+    for file in sorted(path.glob("*.nc")):
+        data = read_state(file)
+        tau = float(data["tau_alpha"])
+        if int(data.attrs["equilibrated"]) and math.isfinite(tau):
+            key = (str(data.attrs["interaction"]), round(float(data.attrs["density"]), 6))
+            points.setdefault(key, []).append((float(data.attrs["temperature_target"]), tau))
+    return points
 
 
 def closed_states(campaign: Campaign, library, series: dict | None = None) -> dict[StateSpec, str]:
@@ -614,7 +668,8 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
     _restore_reruns(series, library, settings)
     rows = []
     for progress_ in series.values():
-        points = [(s.temperature, t) for s, t in progress_.tau.items()]
+        points = progress_.points()
+        limit = progress_.limit or settings["tau_alpha_max"]
         beyond = False
         for spec in progress_.specs:
             if spec not in pending:
@@ -624,13 +679,13 @@ def plan_remaining(campaign: Campaign, library, scratch=None) -> list[dict]:
             lengths = progress_.override.get(spec) or run_lengths(
                 spec, settings["tau_estimate_safety"] * tau, settings)
             beyond = beyond or (settings["skip_estimate_factor"] > 0 and len(warmer) >= 2
-                                and tau > settings["skip_estimate_factor"] * settings["tau_alpha_max"])
+                                and tau > settings["skip_estimate_factor"] * limit)
             rows.append({"spec": spec, "tau_estimate": tau, "lengths": lengths,
                          "atom_steps": left(spec, lengths), "likely_skipped": beyond,
                          "rerun": spec in progress_.override,
                          "ready": not rows or rows[-1]["spec"].series != spec.series})
             points.append((spec.temperature, tau))
-            beyond = beyond or tau > settings["tau_alpha_max"]
+            beyond = beyond or tau > limit
     for spec in campaign.aged:
         if spec in pending:
             lengths = run_lengths(spec, 0.0, settings)
@@ -948,6 +1003,10 @@ def library_table(library):
             "production_time": float(attrs["production_time"]),
             "energy_drift": float(attrs["energy_drift"]),
             "ageing_check": float(data["ageing_check"]) if "ageing_check" in data else float("nan"),
+            "dt": float(attrs["dt"]),
+            "dt_rule": timestep_rule(float(attrs["dt"]), StatePoint(
+                attrs["interaction"], float(attrs["density"]),
+                float(attrs["temperature_target"]), int(attrs["n_particles"]))),
         })
     table = pd.DataFrame(rows)
     if len(table):
@@ -977,6 +1036,12 @@ def _quality_lines(table) -> list[str]:
         f"T={worst['T_target']:g}, {worst['production_time']:.0f} tau of production); "
         f"per 1000 tau of production: median {rate.median():.2g}, largest {rate.max():.2g}.",
     ]
+    rules = table["dt_rule"].value_counts()
+    lines.append("- Time step (column dt_rule): " + ", ".join(
+        f"{count} by the {name} rule" for name, count in rules.items())
+        + " (supercooled.timestep: legacy dt = 0.005 min(1, (2/T)^(1/2)) min(1, (1.2/rho)^(1/3)), "
+        "used before 2026-12-02; reduced dt = min(0.003 rho^(-1/3) T^(-1/2), 0.005), chosen from "
+        "the drift study of chapter 2).")
     if len(ageing):
         lines.append(f"- Ageing check of the equilibrated states (largest |phi_s| difference "
                      f"between the two production halves): median {ageing.median():.3g}, "

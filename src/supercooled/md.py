@@ -60,6 +60,7 @@ from supercooled import __version__
 from supercooled.engines import ENGINES, Engine, make_engine
 from supercooled.errors import SupercooledError
 from supercooled.systems import SPECIES, StatePoint
+from supercooled.timestep import reduced_timestep
 
 TRAJECTORY = "trajectory.gsd"
 THERMO = "thermo.csv"
@@ -86,36 +87,11 @@ CHECKPOINT_WALL_SECONDS = 300.0
 #: block-start frames at the end of production that the crystallisation check examines
 CRYSTAL_CHECK_FRAMES = 3
 
-#: reference time step and the state where it conserves energy (see default_timestep)
-DT_REFERENCE = 0.005
-_T_REFERENCE = 2.0
-_RHO_REFERENCE = 1.2
-
-
 def default_timestep(state: StatePoint) -> float:
-    """Time step dt(rho, T) for which NVE conserves the total energy, rounded to 3 digits:
-
-        dt = 0.005 tau * min(1, sqrt(2 / T)) * min(1, (1.2 / rho)^(1/3))
-
-    Why this form: the stiffest motion is a collision on the r^-12 wall. At temperature T
-    particles run into the wall up to where V ~ T with speed ~ sqrt(T), so the collision
-    time shrinks roughly as T^(-1/2) (dt in the reduced time unit of a hot liquid stays
-    fixed); at higher density the mean spacing rho^(-1/3) shrinks, and with it the length over
-    which the forces change. Velocity-Verlet energy fluctuations grow as dt^2 (measured:
-    relative rms of E 2.1e-5, 6.7e-5, 2.5e-4 at dt = 0.00125, 0.0025, 0.005, rho = 1.2, T = 2).
-
-    Measured relative drift (linear fit, 50 tau of NVE, N = 1200 / 1800, see
-    ``energy_drift``): LJ rho = 1.2: T = 0.45: 3.0e-5, T = 1: 6.0e-5, T = 4: 8.1e-5 (1.8e-4
-    with dt = 0.005); LJ rho = 1.8: T = 3: 5.9e-5, T = 15: 1.8e-5 (1.4e-4 with dt = 0.0025);
-    WCA rho = 1.8, T = 15: 3.7e-5; LJ rho = 1.2, T = 2, 100 tau: 2.4e-4, i.e. 3.9e-4 eps_AA
-    per particle, large relative to |E| = 1.64 only because E crosses zero near T = 2.5.
-    What remains at dt = 0.005 is a slow random walk of E (the force of the shifted, not
-    shifted-force, potential jumps at the cutoff), negligible for the temperature:
-    dT ~ dE / c_v ~ 1e-4.
-    """
-    scale = min(1.0, math.sqrt(_T_REFERENCE / state.temperature))
-    scale *= min(1.0, (_RHO_REFERENCE / state.density) ** (1.0 / 3.0))
-    return float(f"{DT_REFERENCE * scale:.3g}")
+    """The time step of a run that does not set one: the reduced (isomorph) rule
+    dt = min(DT_REDUCED rho^(-1/3) (m/T)^(1/2), DT_MAX) of :mod:`supercooled.timestep`,
+    chosen there from a measured drift study."""
+    return reduced_timestep(state)
 
 
 def block_offsets(block_steps: int, frames_per_decade: int = FRAMES_PER_DECADE) -> np.ndarray:
