@@ -18,8 +18,8 @@ from supercooled.cli import main
 from supercooled.engines import make_engine
 from supercooled.errors import SupercooledError
 from supercooled.md import RunResult, default_timestep, simulate
-from supercooled.timestep import DT_MAX, DT_REDUCED, reduced_step
 from supercooled.systems import StatePoint
+from supercooled.timestep import DT_MAX, DT_REDUCED, reduced_step
 
 SMALL = StatePoint("LJ", 1.2, 1.0, n_particles=300)
 
