@@ -6,8 +6,8 @@ cross the mean spacing rho^(-1/3). The time step is a fixed fraction of it,
 
     dt = min(dt_reduced * rho^(-1/3) (m / T)^(1/2), dt_max),
 
-so every state is integrated with the same number of steps per collision (the conventions
-page of the book, section "Time step", lists the values). The cap keeps cold, low-density
+so every state of an interaction is integrated with the same number of steps per collision
+(the conventions page, book/conventions.md, section "Protocol and time step"). The cap keeps cold, low-density
 states (where t_0 grows) from steps at which the r^-12 wall is crossed in a few steps.
 
 Velocity Verlet's energy error per unit time grows about as dt^3 (halving dt cut the drift
@@ -28,16 +28,22 @@ import numpy as np
 from supercooled.errors import SupercooledError
 from supercooled.systems import MASS, StatePoint
 
-#: reduced step dt rho^(1/3) (T/m)^(1/2) of the runs made after 2026-12-02 (rule "reduced");
-#: chosen from the drift study committed in data/results/drift_study.csv
-DT_REDUCED = 0.0030
+#: reduced step dt rho^(1/3) (T/m)^(1/2) of the runs made after 2026-12-02 (rule "reduced"),
+#: per interaction, chosen from the drift study committed in data/results/drift_study.csv
+#: (relative drift per 1000 tau at LJ rho = 1.2, T = 0.5: 8e-6, 8e-5, 2e-4 at dt~ = 0.002,
+#: 0.003, 0.0045; WCA rho = 1.2, T = 0.35: 1.7e-4, 1.1e-3, 4.6e-3: WCA, whose energy has no
+#: attractive part and so a small |E|, needs about half the LJ step for the same relative drift)
+DT_REDUCED = {"LJ": 0.0030, "WCA": 0.0015}
 #: cap on dt (tau): at T -> 0 the reduced rule would let dt grow without bound
 DT_MAX = 0.005
 
 
-def reduced_timestep(state: StatePoint, dt_reduced: float = DT_REDUCED,
+def reduced_timestep(state: StatePoint, dt_reduced: float | None = None,
                      dt_max: float = DT_MAX) -> float:
-    """dt = min(dt_reduced rho^(-1/3) (m/T)^(1/2), dt_max), rounded to 3 significant digits."""
+    """dt = min(dt_reduced rho^(-1/3) (m/T)^(1/2), dt_max), rounded to 3 significant digits;
+    ``dt_reduced`` defaults to the interaction's :data:`DT_REDUCED`."""
+    if dt_reduced is None:
+        dt_reduced = DT_REDUCED[state.interaction]
     if not (dt_reduced > 0 and math.isfinite(dt_reduced)):
         raise SupercooledError(f"dt_reduced must be a positive number, got {dt_reduced!r}")
     unit = state.density ** (-1.0 / 3.0) * math.sqrt(MASS / state.temperature)
