@@ -75,6 +75,7 @@ def peer(case: str) -> dict:
 
 def ours(case: str) -> dict:
     from supercooled import mct
+    from supercooled.mct.statics import percus_yevick_mixture
     from supercooled.solver import SolverSettings, interpolate_log_time
 
     settings = SolverSettings(n_per_block=BLOCK, t_initial=T_INITIAL, t_max=T_MAX,
@@ -84,7 +85,7 @@ def ours(case: str) -> dict:
     else:
         x, d = np.array(MIXTURE["fractions"]), np.array(MIXTURE["diameters"])
         n = 6 * MIXTURE["eta"] / (np.pi * np.sum(x * d**3))
-        system = mct.MCTSystem(K, mct.percus_yevick_mixture(K, d, x, n), x, n)
+        system = mct.MCTSystem(K, percus_yevick_mixture(K, d, x, n), x, n)
     warm = SolverSettings(n_per_block=16, t_initial=T_INITIAL, t_max=1e-6)
     mct.solve_mct(system, dynamics="brownian", tagged=False, settings=warm)   # compile
     start = time.perf_counter()

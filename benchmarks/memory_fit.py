@@ -26,8 +26,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the target says
 
 import numpy as np  # noqa: E402
 
-from supercooled import evolution, memory  # noqa: E402
+from supercooled import evolution, memory, memory_fits  # noqa: E402
 from supercooled.grids import TIME_GRID  # noqa: E402
+from supercooled.library import load_library, select_state  # noqa: E402
 
 TARGET = 1e-6
 
@@ -68,10 +69,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.library:
-        library = evolution.open_library(args.library)
-        state = evolution.select_state(library, args.interaction, args.density, args.temperature)
-        problem = memory.MemoryProblem.from_state(state)
-        start, origin = evolution.start_parameters(state, problem, 2, "mct")
+        library = load_library(args.library)
+        state = select_state(library, args.interaction, args.density, args.temperature)
+        problem = memory_fits.problem_for_state(state)
+        start, origin = memory_fits.start_parameters(state, problem, 2, "mct")
     else:
         problem, truth = synthetic_problem()
         rng = np.random.default_rng(12345)

@@ -1,11 +1,12 @@
 """Wall time of training the paper's MLP for 1000 epochs on the full library, on CPU cores.
 
 The paper reports about one hour for 1000 iterations on a desktop CPU (Ciarella et al. 2023,
-section 4.2). This script times :func:`supercooled.mlp.train_network` (the package's training
-loop: masked L1 loss, lasso penalty, a validation pass every epoch on 10 % of the states held
-out as :func:`supercooled.mlp.train_ensemble` does) on the other 90 % of the library's states,
-and side by side a bare PyTorch loop over the same training rows and network (no mask, no
-penalty, no validation) as a peer, so that the overhead of the package's loop is visible.
+section 4.2). This script times :func:`supercooled.ml.network.train_network` (the package's
+training loop: masked L1 loss, lasso penalty, a validation pass every epoch on 10 % of the
+states held out as :func:`supercooled.ml.ensemble.train_ensemble` does) on the other 90 % of
+the library's states, and side by side a bare PyTorch loop over the same training rows and
+network (no mask, no penalty, no validation) as a peer, so that the overhead of the package's
+loop is visible.
 
     python benchmarks/mlp_training.py [--library data/library] [--epochs 1000] [--threads 2]
         [--measure 1000]
@@ -21,7 +22,10 @@ import time
 
 import numpy as np
 
-from supercooled import mlp
+from supercooled.library import split_indices
+from supercooled.ml.features import N_FEATURES, Scaler, design, load_states
+from supercooled.ml.network import TrainConfig, build_network, train_network
+from supercooled.paths import library_path
 
 
 def bare_loop(design, scaler, epochs, batch_size, threads, seed=0):
@@ -29,7 +33,7 @@ def bare_loop(design, scaler, epochs, batch_size, threads, seed=0):
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    net = mlp.build_network()
+    net = build_network()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x = torch.as_tensor(scaler.transform(design.x), dtype=torch.float32)
     y = torch.as_tensor(np.nan_to_num(design.y), dtype=torch.float32)
@@ -44,7 +48,7 @@ def bare_loop(design, scaler, epochs, batch_size, threads, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--library", default=str(mlp.data_path("library")))
+    parser.add_argument("--library", default=str(library_path()))
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--measure", type=int, default=None, help="epochs actually timed")
     parser.add_argument("--threads", type=int, default=2)
@@ -52,23 +56,23 @@ def main():
     args = parser.parse_args()
     measure = args.measure or args.epochs
 
-    ds = mlp.load_states(args.library)
-    fit_states, validation_states = mlp.split_states(ds.sizes["state"], 0.1, seed=0)
-    rows, validation = mlp.design(ds, fit_states), mlp.design(ds, validation_states)
-    scaler = mlp.Scaler.fit(rows.x)
-    cfg = mlp.TrainConfig(epochs=measure, patience=None, threads=args.threads, device=args.device)
+    ds = load_states(args.library)
+    fit_states, validation_states = split_indices(ds.sizes["state"], 0.1, seed=0)
+    rows, validation = design(ds, fit_states), design(ds, validation_states)
+    scaler = Scaler.fit(rows.x)
+    cfg = TrainConfig(epochs=measure, patience=None, threads=args.threads, device=args.device)
     print(f"library: {ds.sizes['state']} states, {len(rows.x)} training and {len(validation.x)} "
           "validation rows (state x time), "
-          f"{mlp.N_FEATURES} features; {measure} epochs timed, batch {cfg.batch_size}, "
+          f"{N_FEATURES} features; {measure} epochs timed, batch {cfg.batch_size}, "
           f"{args.threads} threads, device {args.device}")
 
     # one untimed epoch of each first (torch's thread pool and allocator warm up)
-    warm = mlp.TrainConfig(epochs=1, patience=None, threads=args.threads, device=args.device)
-    mlp.train_network(rows, validation, scaler, seed=0, config=warm, progress=False)
+    warm = TrainConfig(epochs=1, patience=None, threads=args.threads, device=args.device)
+    train_network(rows, validation, scaler, seed=0, config=warm, progress=False)
     if args.device == "cpu":
         bare_loop(rows, scaler, 1, cfg.batch_size, args.threads)
     t0 = time.perf_counter()
-    mlp.train_network(rows, validation, scaler, seed=0, config=cfg, progress=False)
+    train_network(rows, validation, scaler, seed=0, config=cfg, progress=False)
     ours = (time.perf_counter() - t0) * args.epochs / measure
     peer = float("nan")
     if args.device == "cpu":
@@ -77,8 +81,8 @@ def main():
         peer = (time.perf_counter() - t0) * args.epochs / measure
 
     paper = 3600.0
-    print(f"supercooled.mlp.train_network, {args.epochs} epochs: {ours:8.1f} s")
-    print(f"bare PyTorch loop (peer),        {args.epochs} epochs: {peer:8.1f} s "
+    print(f"supercooled.ml.network.train_network, {args.epochs} epochs: {ours:8.1f} s")
+    print(f"bare PyTorch loop (peer),               {args.epochs} epochs: {peer:8.1f} s "
           f"(package / bare = {ours / peer:.2f})")
     print(f"paper (about 1 h, their desktop CPU, their library): paper / ours = "
           f"{paper / ours:.1f}")

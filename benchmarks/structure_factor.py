@@ -44,8 +44,9 @@ def configurations(n_particles: int, n_frames: int, seed: int = 0):
     with tempfile.TemporaryDirectory() as folder:
         result = simulate(state, Path(folder) / "run", equilibration_time=2.0,
                           production_time=2.0, block_time=0.5, seed=seed, progress=False)
+        block = result.schedule["block_length_steps"]  # frames at block starts are far apart
         with gsd.hoomd.open(str(result.trajectory), "r") as trajectory:
-            starts = [f for f in trajectory if f.configuration.step % 100 == 0][-n_frames:]
+            starts = [f for f in trajectory if f.configuration.step % block == 0][-n_frames:]
             frames = [f.particles.position.astype(float) for f in starts]
             typeid = starts[0].particles.typeid.astype(int)
     return frames, typeid, state.box_length

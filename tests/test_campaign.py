@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from supercooled import campaign as cp
+from supercooled.campaign import config, policy, progress, report, runner
 from supercooled.errors import SupercooledError
 
 TINY = """
@@ -43,7 +43,7 @@ temperatures = [2.0]
 
 
 def test_grid_expands_with_density_scaling(tmp_path):
-    camp = cp.load_campaign(Path(__file__).resolve().parents[1] / "campaigns" / "paper.toml")
+    camp = config.load_campaign(Path(__file__).resolve().parents[1] / "campaigns" / "paper.toml")
     assert len(camp.series) == 8 and len(camp.states) >= 80
     lj12 = [s.temperature for s in camp.series[("LJ", 1.2)]]
     lj18 = [s.temperature for s in camp.series[("LJ", 1.8)]]
@@ -83,12 +83,12 @@ def test_bad_campaign_files(tmp_path, text, message):
     path = tmp_path / "c.toml"
     path.write_text(text)
     with pytest.raises(SupercooledError, match=message):
-        cp.load_campaign(path)
+        config.load_campaign(path)
 
 
 def test_missing_campaign_file(tmp_path):
     with pytest.raises(SupercooledError, match="not found"):
-        cp.load_campaign(tmp_path / "nope.toml")
+        config.load_campaign(tmp_path / "nope.toml")
 
 
 def test_tau_estimate_recovers_arrhenius_law():
@@ -96,30 +96,30 @@ def test_tau_estimate_recovers_arrhenius_law():
         return 0.01 * math.exp(3.0 / t)
 
     finished = [(2.0, tau(2.0)), (1.0, tau(1.0)), (1.5, tau(1.5))]
-    assert cp.estimate_tau_alpha(0.6, finished, 1.0) == pytest.approx(tau(0.6), rel=1e-9)
-    assert cp.estimate_tau_alpha(0.6, [], 7.0) == 7.0
-    assert cp.estimate_tau_alpha(0.5, [(1.0, 2.0)], 1.0) == pytest.approx(8.0)
+    assert policy.estimate_tau_alpha(0.6, finished, 1.0) == pytest.approx(tau(0.6), rel=1e-9)
+    assert policy.estimate_tau_alpha(0.6, [], 7.0) == 7.0
+    assert policy.estimate_tau_alpha(0.5, [(1.0, 2.0)], 1.0) == pytest.approx(8.0)
 
 
 def test_run_lengths_follow_tau_within_limits():
-    settings = cp.SETTINGS_DEFAULTS | {"min_equilibration_time": 10.0, "min_production_time": 30.0,
+    settings = config.SETTINGS_DEFAULTS | {"min_equilibration_time": 10.0, "min_production_time": 30.0,
                                        "max_time": 1000.0}
-    spec = cp.StateSpec("LJ", 1.2, 0.5)
-    assert cp.run_lengths(spec, 0.1, settings) == (10.0, 30.0)
-    assert cp.run_lengths(spec, 5.0, settings) == (100.0, 100.0)
-    assert cp.run_lengths(spec, 500.0, settings) == (1000.0, 1000.0)
-    aged = cp.StateSpec("LJ", 1.2, 0.3, equilibrated=False, age_time=7.0, aged_production_time=9.0)
-    assert cp.run_lengths(aged, 5.0, settings) == (7.0, 9.0)
+    spec = config.StateSpec("LJ", 1.2, 0.5)
+    assert policy.run_lengths(spec, 0.1, settings) == (10.0, 30.0)
+    assert policy.run_lengths(spec, 5.0, settings) == (100.0, 100.0)
+    assert policy.run_lengths(spec, 500.0, settings) == (1000.0, 1000.0)
+    aged = config.StateSpec("LJ", 1.2, 0.3, equilibrated=False, age_time=7.0, aged_production_time=9.0)
+    assert policy.run_lengths(aged, 5.0, settings) == (7.0, 9.0)
 
 
 def test_seeds_are_reproducible_and_distinct():
-    a, b = cp.StateSpec("LJ", 1.2, 0.5), cp.StateSpec("LJ", 1.2, 0.6)
-    assert cp.state_seed(a, 1, 0) == cp.state_seed(a, 1, 0)
-    assert len({cp.state_seed(a, 1, 0), cp.state_seed(a, 1, 1), cp.state_seed(b, 1, 0)}) == 3
+    a, b = config.StateSpec("LJ", 1.2, 0.5), config.StateSpec("LJ", 1.2, 0.6)
+    assert policy.state_seed(a, 1, 0) == policy.state_seed(a, 1, 0)
+    assert len({policy.state_seed(a, 1, 0), policy.state_seed(a, 1, 1), policy.state_seed(b, 1, 0)}) == 3
 
 
 def _log(library):
-    path = library / cp.LOG_NAME
+    path = library / progress.LOG_NAME
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -129,9 +129,9 @@ def test_tiny_campaign_on_two_workers_and_a_failing_state(tmp_path):
 
     text = TINY + '\n[[series]]\ninteraction = "LJ"\ndensity = 1.4\nn_particles = 100\n' \
         'dt = 0.5\ntemperatures = [3.0]\n'  # a time step far too large: LAMMPS loses atoms
-    camp = cp.parse_campaign(__import__("tomllib").loads(text))
+    camp = config.parse_campaign(__import__("tomllib").loads(text))
     library = tmp_path / "library"
-    counts = cp.run_campaign(camp, library, workers=2, scratch=tmp_path / "scratch", progress=False)
+    counts = runner.run_campaign(camp, library, workers=2, scratch=tmp_path / "scratch", progress=False)
     assert counts["failed"] == 1 and counts["done"] == 4
     data = load_library(library)
     assert data.sizes["state"] == 4
@@ -140,7 +140,7 @@ def test_tiny_campaign_on_two_workers_and_a_failing_state(tmp_path):
     assert len(failed) == 1 and failed[0]["density"] == 1.4
     assert not list(library.glob("*.tmp")) and not list(library.glob(".*tmp"))
     # Everything done: a second run has nothing to do but the failed state.
-    assert [s.density for s in cp.pending_states(camp, library)] == [1.4]
+    assert [s.density for s in progress.pending_states(camp, library)] == [1.4]
 
 
 @pytest.mark.slow
@@ -149,10 +149,10 @@ def test_campaign_on_an_existing_scheduler(tmp_path):
 
     text = TINY.split("[[series]]")[0] + '[[series]]\ninteraction = "WCA"\ndensity = 1.2\n' \
         'n_particles = 100\ntemperatures = [2.0, 1.5]\n'
-    camp = cp.parse_campaign(__import__("tomllib").loads(text))
+    camp = config.parse_campaign(__import__("tomllib").loads(text))
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                       dashboard_address=":0") as cluster:
-        counts = cp.run_campaign(camp, tmp_path / "library", scheduler=cluster.scheduler_address,
+        counts = runner.run_campaign(camp, tmp_path / "library", scheduler=cluster.scheduler_address,
                                  scratch=tmp_path / "scratch", progress=False)
     assert counts["done"] == 2 and counts["pending"] == 0
     assert sorted(p.name for p in (tmp_path / "library").glob("*.nc")) == sorted(
@@ -168,10 +168,10 @@ def test_killed_campaign_resumes_with_every_state_once(tmp_path):
     text = TINY.replace("min_production_time = 4.0", "min_production_time = 40.0") \
         .replace("min_equilibration_time = 2.0", "min_equilibration_time = 20.0") \
         .replace("max_time = 6.0", "max_time = 60.0") + big
-    config = tmp_path / "tiny.toml"
-    config.write_text(text)
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(text)
     library = tmp_path / "library"
-    command = [sys.executable, "-m", "supercooled.cli", "campaign", str(config),
+    command = [sys.executable, "-m", "supercooled.cli", "campaign", str(config_file),
                "--library", str(library), "--workers", "2"]
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -183,7 +183,7 @@ def test_killed_campaign_resumes_with_every_state_once(tmp_path):
     first = {p.name for p in library.glob("*.nc")}
     assert 1 <= len(first) and "WCA_rho1.400_T3.0000.nc" not in first
     subprocess.run(command, check=True, capture_output=True, timeout=600)
-    camp = cp.load_campaign(config)
+    camp = config.load_campaign(config_file)
     assert {p.name for p in library.glob("*.nc")} == {s.filename for s in camp.states}
     done = [(e["interaction"], e["temperature_target"], e["equilibrated"]) for e in _log(library) if e["event"] == "done"]
     assert len(done) == len(set(done))  # no state measured twice
@@ -193,45 +193,45 @@ def test_killed_campaign_resumes_with_every_state_once(tmp_path):
 
 
 def test_restart_keeps_the_longer_lengths_of_a_logged_too_short_run(tmp_path):
-    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    camp = config.parse_campaign(__import__("tomllib").loads(TINY))
     library = tmp_path / "library"
     library.mkdir()
     spec = camp.series[("LJ", 1.2)][0]
-    cp._Log(library).write("rerun", spec, tau_alpha=5.0, production_time=4.0)
-    cp._Log(library).write("rerun", spec, tau_alpha=float("nan"), production_time=40.0)
-    series = {key: cp._SeriesProgress(specs, {}, camp.settings) for key, specs in camp.series.items()}
+    progress.EventLog(library).write("rerun", spec, tau_alpha=5.0, production_time=4.0)
+    progress.EventLog(library).write("rerun", spec, tau_alpha=float("nan"), production_time=40.0)
+    series = {key: progress.SeriesProgress(specs, {}, camp.settings) for key, specs in camp.series.items()}
     settings = camp.settings
-    fresh = cp.run_lengths(spec, settings["tau_estimate_safety"] * settings["first_tau_alpha_guess"],
+    fresh = policy.run_lengths(spec, settings["tau_estimate_safety"] * settings["first_tau_alpha_guess"],
                            settings)
-    cp._restore_reruns(series, library, settings)
+    progress.restore_reruns(series, library, settings)
     # The last record wins; a tau that never reached 1/e plans four times the production.
-    expected = cp.run_lengths(spec, 1.2 * 4.0 * 40.0 / settings["production_tau_alpha"], settings)
+    expected = policy.run_lengths(spec, 1.2 * 4.0 * 40.0 / settings["production_tau_alpha"], settings)
     assert series[("LJ", 1.2)].override[spec] == expected != fresh
     only_lj = {("LJ", 1.2): series[("LJ", 1.2)]}
-    assert cp._choose_next(only_lj, [], set(), set(), settings) == (spec, expected)
+    assert runner.choose_next(only_lj, [], set(), set(), settings) == (spec, expected)
 
 
 def test_acceptance_needs_twenty_tau_and_no_ageing():
-    settings = cp.SETTINGS_DEFAULTS | {"max_time": 1000.0}
-    liquid = cp.StateSpec("LJ", 1.2, 0.5)
+    settings = config.SETTINGS_DEFAULTS | {"max_time": 1000.0}
+    liquid = config.StateSpec("LJ", 1.2, 0.5)
     ok = {"tau_alpha": 10.0, "production_time": 200.0, "equilibration_time": 200.0,
           "ageing_check": 0.05}
-    assert cp.acceptable(liquid, ok, settings)
-    assert not cp.acceptable(liquid, ok | {"production_time": 180.0}, settings)
-    assert not cp.acceptable(liquid, ok | {"tau_alpha": float("nan")}, settings)
-    assert cp.acceptable(liquid, ok | {"tau_alpha": 100.0, "production_time": 1000.0}, settings)
-    assert not cp.acceptable(liquid, ok | {"ageing_check": 0.2}, settings)
-    glass = cp.StateSpec("LJ", 1.2, 0.3, equilibrated=False, age_time=7.0, aged_production_time=9.0)
-    assert cp.acceptable(glass, ok | {"ageing_check": 0.5, "production_time": 9.0}, settings)
+    assert policy.acceptable(liquid, ok, settings)
+    assert not policy.acceptable(liquid, ok | {"production_time": 180.0}, settings)
+    assert not policy.acceptable(liquid, ok | {"tau_alpha": float("nan")}, settings)
+    assert policy.acceptable(liquid, ok | {"tau_alpha": 100.0, "production_time": 1000.0}, settings)
+    assert not policy.acceptable(liquid, ok | {"ageing_check": 0.2}, settings)
+    glass = config.StateSpec("LJ", 1.2, 0.3, equilibrated=False, age_time=7.0, aged_production_time=9.0)
+    assert policy.acceptable(glass, ok | {"ageing_check": 0.5, "production_time": 9.0}, settings)
 
 
 def test_a_still_ageing_run_is_redone_with_a_longer_equilibration():
-    settings = cp.SETTINGS_DEFAULTS | {"max_time": 5000.0}
-    spec = cp.StateSpec("WCA", 1.4, 0.9942)
+    settings = config.SETTINGS_DEFAULTS | {"max_time": 5000.0}
+    spec = config.StateSpec("WCA", 1.4, 0.9942)
     summary = {"tau_alpha": 40.0, "production_time": 1000.0, "equilibration_time": 1000.0}
     # Long enough for its tau but ageing: the equilibration doubles, the production follows tau.
-    assert cp._rerun_lengths(spec, summary | {"ageing_check": 0.18}, settings) == (2000.0, 960.0)
-    assert cp._rerun_lengths(spec, summary | {"ageing_check": 0.05}, settings) == (960.0, 960.0)
+    assert policy.rerun_lengths(spec, summary | {"ageing_check": 0.18}, settings) == (2000.0, 960.0)
+    assert policy.rerun_lengths(spec, summary | {"ageing_check": 0.05}, settings) == (960.0, 960.0)
 
 
 SERIES = """
@@ -260,12 +260,12 @@ def _arrhenius(t):
 
 
 def test_extend_series_adds_colder_and_in_between_states_to_a_series():
-    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    camp = config.parse_campaign(__import__("tomllib").loads(SERIES))
     assert [s.temperature for s in camp.series[("LJ", 1.2)]] == [1.0, 0.8, 0.6, 0.5, 0.4]
     between = SERIES.replace("[0.5, 0.4]", "[0.4, 0.9, 0.5]")
-    camp = cp.parse_campaign(__import__("tomllib").loads(between))
+    camp = config.parse_campaign(__import__("tomllib").loads(between))
     assert [s.temperature for s in camp.series[("LJ", 1.2)]] == [1.0, 0.9, 0.8, 0.6, 0.5, 0.4]
-    paper = cp.load_campaign(Path(__file__).resolve().parents[1] / "campaigns" / "paper.toml")
+    paper = config.load_campaign(Path(__file__).resolve().parents[1] / "campaigns" / "paper.toml")
     assert [s.temperature for s in paper.series[("LJ", 1.8)]][-5:] == [3.3, 3.2, 3.15, 3.12, 3.1]
     # the deeper series: their own ends, the others keep the campaign's
     assert paper.limit(("LJ", 1.2)) == 1000.0 and paper.limit(("LJ", 1.8)) == 500.0
@@ -275,15 +275,15 @@ def test_extend_series_adds_colder_and_in_between_states_to_a_series():
 def test_a_series_ends_at_its_own_tau_alpha_max():
     deeper = SERIES + "[[extend_series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=[]\n" \
         "tau_alpha_max=2500.0\n"
-    camp = cp.parse_campaign(__import__("tomllib").loads(deeper))
+    camp = config.parse_campaign(__import__("tomllib").loads(deeper))
     specs = camp.series[("LJ", 1.2)]
     finished = {s: _arrhenius(s.temperature) for s in specs[:4]}  # T = 0.5 took 298
-    shallow = cp._SeriesProgress(specs, finished, camp.settings | {"tau_alpha_max": 200.0})
+    shallow = progress.SeriesProgress(specs, finished, camp.settings | {"tau_alpha_max": 200.0})
     assert specs[4] in shallow.skipped()
-    deep = cp._SeriesProgress(specs, finished, camp.settings, camp.limit(("LJ", 1.2)))
+    deep = progress.SeriesProgress(specs, finished, camp.settings, camp.limit(("LJ", 1.2)))
     assert deep.skipped() == {} and deep.next_pending(set(), set()) == specs[4]
     with pytest.raises(SupercooledError, match="tau_alpha_max"):
-        cp.parse_campaign(__import__("tomllib").loads(deeper.replace("2500.0", "-1")))
+        config.parse_campaign(__import__("tomllib").loads(deeper.replace("2500.0", "-1")))
 
 
 @pytest.mark.parametrize(("extension", "message"), [
@@ -296,50 +296,50 @@ def test_a_series_ends_at_its_own_tau_alpha_max():
 def test_bad_series_extensions(extension, message):
     text = SERIES.split("[[extend_series]]")[0] + "[[extend_series]]\n" + extension
     with pytest.raises(SupercooledError, match=message):
-        cp.parse_campaign(__import__("tomllib").loads(text))
+        config.parse_campaign(__import__("tomllib").loads(text))
 
 
 def test_series_ends_where_tau_alpha_passes_or_is_extrapolated_far_beyond_the_limit():
-    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    camp = config.parse_campaign(__import__("tomllib").loads(SERIES))
     specs, settings = camp.series[("LJ", 1.2)], camp.settings
     warm = {s: _arrhenius(s.temperature) for s in specs[:2]}
     # T = 0.6 extrapolates to 78.6 < 1.5 x 100: it runs.
-    progress = cp._SeriesProgress(specs, dict(warm), settings)
-    assert progress.skipped() == {} and progress.next_pending(set(), set()) == specs[2]
+    ends = progress.SeriesProgress(specs, dict(warm), settings)
+    assert ends.skipped() == {} and ends.next_pending(set(), set()) == specs[2]
     # With T = 0.6 done, T = 0.5 extrapolates to 298 > 150: the series ends at 0.6 ...
-    progress.tau[specs[2]] = _arrhenius(0.6)
-    assert set(progress.skipped()) == set(specs[3:]) and progress.next_pending(set(), set()) is None
-    assert "298" in progress.skipped()[specs[3]]
+    ends.tau[specs[2]] = _arrhenius(0.6)
+    assert set(ends.skipped()) == set(specs[3:]) and ends.next_pending(set(), set()) is None
+    assert "298" in ends.skipped()[specs[3]]
     # ... unless the rule is off: then the measured tau_alpha decides.
-    off = cp._SeriesProgress(specs, dict(progress.tau), settings | {"skip_estimate_factor": 0})
+    off = progress.SeriesProgress(specs, dict(ends.tau), settings | {"skip_estimate_factor": 0})
     assert off.skipped() == {} and off.next_pending(set(), set()) == specs[3]
     off.tau[specs[3]] = 120.0  # measured above tau_alpha_max
     assert set(off.skipped()) == {specs[4]} and off.next_pending(set(), set()) is None
     # One finished state is no basis for an extrapolation.
-    one = cp._SeriesProgress(specs, {specs[0]: 90.0}, settings)
+    one = progress.SeriesProgress(specs, {specs[0]: 90.0}, settings)
     assert one.skipped() == {}
 
 
 def test_a_failed_state_does_not_switch_off_the_end_of_its_series():
-    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    camp = config.parse_campaign(__import__("tomllib").loads(SERIES))
     specs, settings = camp.series[("LJ", 1.2)], camp.settings
     # T = 0.6 failed: the series goes on below it, but T = 0.5 (298, from 1.0 and 0.8) is
     # still judged by the rule, so the series ends there instead of running 0.5 and 0.4.
-    progress = cp._SeriesProgress(specs, {s: _arrhenius(s.temperature) for s in specs[:2]}, settings)
+    ends = progress.SeriesProgress(specs, {s: _arrhenius(s.temperature) for s in specs[:2]}, settings)
     failed = {specs[2]}
-    assert set(progress.skipped(failed)) == set(specs[3:])
-    assert progress.next_pending(set(), failed) is None
+    assert set(ends.skipped(failed)) == set(specs[3:])
+    assert ends.next_pending(set(), failed) is None
 
 
 def test_a_state_whose_phi_s_never_decays_ends_its_series():
-    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    camp = config.parse_campaign(__import__("tomllib").loads(SERIES))
     specs, settings = camp.series[("LJ", 1.2)], camp.settings | {"skip_estimate_factor": 0}
-    progress = cp._SeriesProgress(specs, {specs[0]: 5.0, specs[1]: float("nan")}, settings)
-    assert set(progress.skipped()) == set(specs[2:]) and progress.next_pending(set(), set()) is None
+    ends = progress.SeriesProgress(specs, {specs[0]: 5.0, specs[1]: float("nan")}, settings)
+    assert set(ends.skipped()) == set(specs[2:]) and ends.next_pending(set(), set()) is None
 
 
 class _Done:
-    """A finished dask future as ``_handle`` sees it."""
+    """A finished dask future as ``record_outcome`` sees it."""
 
     def __init__(self, summary):
         self.status, self._summary = "finished", summary
@@ -349,80 +349,80 @@ class _Done:
 
 
 def test_crystallised_runs_are_retried_with_new_seeds_then_dropped_and_restarts_remember(tmp_path):
-    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    camp = config.parse_campaign(__import__("tomllib").loads(TINY))
     settings = camp.settings | {"max_attempts": 2}
-    series = {key: cp._SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
-    spec, log = camp.series[("LJ", 1.2)][0], cp._Log(tmp_path)
+    series = {key: progress.SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
+    spec, log = camp.series[("LJ", 1.2)][0], progress.EventLog(tmp_path)
     attempts, failed = {}, set()
     crystal = _Done({"crystallized": True, "accepted": False})
-    assert cp._handle(crystal, spec, series, [], attempts, failed, log, settings) == "rerun"
+    assert runner.record_outcome(crystal, spec, series, [], attempts, failed, log, settings) == "rerun"
     assert attempts[spec] == 1 and spec not in failed
     # A restart reads the attempt back from the log: the next run uses the next seed.
-    assert cp.logged_attempts(camp, tmp_path) == {spec: 1}
-    assert cp._handle(crystal, spec, series, [], attempts, failed, log, settings) == "dropped"
+    assert progress.logged_attempts(camp, tmp_path) == {spec: 1}
+    assert runner.record_outcome(crystal, spec, series, [], attempts, failed, log, settings) == "dropped"
     assert spec in failed and [e["event"] for e in _log(tmp_path)] == ["crystallized", "dropped"]
-    assert cp.closed_states(camp, tmp_path)[spec].startswith("dropped")
+    assert progress.closed_states(camp, tmp_path)[spec].startswith("dropped")
     # An aged glass that crystallised goes back into the queue.
     aged, queue = camp.aged[0], []
-    assert cp._handle(crystal, aged, series, queue, {}, set(), log, settings) == "rerun"
+    assert runner.record_outcome(crystal, aged, series, queue, {}, set(), log, settings) == "rerun"
     assert queue == [aged]
 
 
 def test_a_state_too_short_three_times_fails(tmp_path):
-    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    camp = config.parse_campaign(__import__("tomllib").loads(TINY))
     settings = camp.settings
-    series = {key: cp._SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
-    spec, log, attempts, failed = camp.series[("LJ", 1.2)][0], cp._Log(tmp_path), {}, set()
+    series = {key: progress.SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
+    spec, log, attempts, failed = camp.series[("LJ", 1.2)][0], progress.EventLog(tmp_path), {}, set()
     short = _Done({"crystallized": False, "accepted": False, "tau_alpha": 50.0,
                    "production_time": 4.0, "equilibration_time": 2.0})
-    outcomes = [cp._handle(short, spec, series, [], attempts, failed, log, settings) for _ in range(3)]
+    outcomes = [runner.record_outcome(short, spec, series, [], attempts, failed, log, settings) for _ in range(3)]
     assert outcomes == ["rerun", "rerun", "failed"] and spec in failed
-    assert series[("LJ", 1.2)].override[spec] == cp._rerun_lengths(spec, short.result(), settings)
+    assert series[("LJ", 1.2)].override[spec] == policy.rerun_lengths(spec, short.result(), settings)
     # Two logged reruns: after a restart one more rejection fails the state.
-    assert cp.logged_attempts(camp, tmp_path)[("length", spec)] == 2
+    assert progress.logged_attempts(camp, tmp_path)[("length", spec)] == 2
 
 
 def test_rates_cover_every_interaction_or_none():
-    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
-    assert cp.complete_rates({}, camp) == {}
-    assert cp.complete_rates({"WCA": 8e6}, camp) == {"LJ": 8e6, "WCA": 8e6}
-    assert cp.complete_rates({"LJ": 1e6, "WCA": 8e6}, camp) == {"LJ": 1e6, "WCA": 8e6}
+    camp = config.parse_campaign(__import__("tomllib").loads(TINY))
+    assert report.complete_rates({}, camp) == {}
+    assert report.complete_rates({"WCA": 8e6}, camp) == {"LJ": 8e6, "WCA": 8e6}
+    assert report.complete_rates({"LJ": 1e6, "WCA": 8e6}, camp) == {"LJ": 1e6, "WCA": 8e6}
 
 
 def test_skipped_and_dropped_states_are_not_pending(tmp_path, monkeypatch, capsys):
     from supercooled.cli import main
 
-    config = tmp_path / "ends.toml"
-    config.write_text(SERIES)
-    camp = cp.load_campaign(config)
+    config_file = tmp_path / "ends.toml"
+    config_file.write_text(SERIES)
+    camp = config.load_campaign(config_file)
     library = tmp_path / "library"
     library.mkdir()
     specs = camp.series[("LJ", 1.2)]
     finished = {s: _arrhenius(s.temperature) for s in specs[:3]}
     for spec in finished:  # stand-ins: the state files exist, their tau_alpha is read below
         (library / spec.filename).write_text("")
-    monkeypatch.setattr(cp, "_finished_tau", lambda _, series: {s: finished[s] for s in series if s in finished})
-    assert cp.pending_states(camp, library) == camp.aged
-    cp._Log(library).write("dropped", camp.aged[0], reason="crystallised in every attempt")
-    closed = cp.closed_states(camp, library)
+    monkeypatch.setattr(progress, "finished_tau", lambda _, series: {s: finished[s] for s in series if s in finished})
+    assert progress.pending_states(camp, library) == camp.aged
+    progress.EventLog(library).write("dropped", camp.aged[0], reason="crystallised in every attempt")
+    closed = progress.closed_states(camp, library)
     assert set(closed) == set(specs[3:]) | set(camp.aged)
     assert closed[camp.aged[0]].startswith("dropped") and closed[specs[4]].startswith("skipped")
-    assert cp.pending_states(camp, library) == []
-    assert main(["campaign", str(config), "--library", str(library), "--status"]) == 0
+    assert progress.pending_states(camp, library) == []
+    assert main(["campaign", str(config_file), "--library", str(library), "--status"]) == 0
     out = capsys.readouterr().out
     assert "3 of 6 states" in out and "3 skipped or dropped" in out and "nothing left to do" in out
 
 
 def test_status_plans_the_pending_states_from_the_warmer_ones(tmp_path, monkeypatch):
-    camp = cp.parse_campaign(__import__("tomllib").loads(SERIES))
+    camp = config.parse_campaign(__import__("tomllib").loads(SERIES))
     library = tmp_path / "library"
     library.mkdir()
     specs, settings = camp.series[("LJ", 1.2)], camp.settings
     finished = {s: _arrhenius(s.temperature) for s in specs[:2]}
     for spec in finished:
         (library / spec.filename).write_text("")
-    monkeypatch.setattr(cp, "_finished_tau", lambda _, series: {s: finished[s] for s in series if s in finished})
-    rows = {row["spec"]: row for row in cp.plan_remaining(camp, library)}
+    monkeypatch.setattr(progress, "finished_tau", lambda _, series: {s: finished[s] for s in series if s in finished})
+    rows = {row["spec"]: row for row in report.plan_remaining(camp, library)}
     assert set(rows) == set(specs[2:]) | set(camp.aged)
     # Arrhenius data: the extrapolation is exact, and chained through the estimates.
     for spec in specs[2:]:
@@ -430,58 +430,58 @@ def test_status_plans_the_pending_states_from_the_warmer_ones(tmp_path, monkeypa
     assert [rows[s]["ready"] for s in specs[2:]] == [True, False, False]
     assert [rows[s]["likely_skipped"] for s in specs[2:]] == [False, True, True]
     tau = settings["tau_estimate_safety"] * _arrhenius(0.6)
-    assert rows[specs[2]]["lengths"] == pytest.approx(cp.run_lengths(specs[2], tau, settings), rel=1e-12)
-    assert rows[specs[2]]["atom_steps"] == cp.cost(specs[2], rows[specs[2]]["lengths"])
+    assert rows[specs[2]]["lengths"] == pytest.approx(policy.run_lengths(specs[2], tau, settings), rel=1e-12)
+    assert rows[specs[2]]["atom_steps"] == policy.cost(specs[2], rows[specs[2]]["lengths"])
 
 
 def test_a_checkpointed_run_costs_only_what_is_left_and_goes_first(tmp_path):
-    camp = cp.parse_campaign(__import__("tomllib").loads(TINY))
+    camp = config.parse_campaign(__import__("tomllib").loads(TINY))
     settings = camp.settings
-    series = {key: cp._SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
+    series = {key: progress.SeriesProgress(specs, {}, settings) for key, specs in camp.series.items()}
     lj, wca = series[("LJ", 1.2)].specs[0], series[("WCA", 1.2)].specs[0]
-    lengths = cp.run_lengths(lj, settings["tau_estimate_safety"] * settings["first_tau_alpha_guess"], settings)
+    lengths = policy.run_lengths(lj, settings["tau_estimate_safety"] * settings["first_tau_alpha_guess"], settings)
     # Without checkpoints the same-size LJ and WCA states tie; the aged one (5 tau) is cheapest.
-    first, _ = cp._choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path)
+    first, _ = runner.choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path)
     assert first == camp.aged[0]
-    run_dir = cp.run_directory(tmp_path, wca, cp.state_seed(wca, settings["seed"], 0), lengths)
+    run_dir = progress.run_directory(tmp_path, wca, policy.state_seed(wca, settings["seed"], 0), lengths)
     run_dir.mkdir()
     schedule = {"n_blocks": 4, "block_length_steps": 100}
     (run_dir / "checkpoint.json").write_text(json.dumps(
         {"engine_step": 900, "settings": {"equilibration_steps": 600, "schedule": schedule}}))
-    assert cp.checkpointed_fraction(run_dir) == 0.9
-    assert cp.checkpointed_fraction(tmp_path / "missing") == 0.0
-    assert cp._choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path) == (wca, lengths)
+    assert progress.checkpointed_fraction(run_dir) == 0.9
+    assert progress.checkpointed_fraction(tmp_path / "missing") == 0.0
+    assert runner.choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path) == (wca, lengths)
     # Another seed (a crystallised attempt) is another run: its checkpoint does not count.
-    assert cp._choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path,
+    assert runner.choose_next(series, list(camp.aged), set(), set(), settings, scratch=tmp_path,
                            attempts={wca: 1})[0] == camp.aged[0]
 
 
 def test_time_left_adds_the_runs_and_bounds_the_wall_time_by_the_longest_series():
-    lj, lj2, wca = cp.StateSpec("LJ", 1.2, 0.5), cp.StateSpec("LJ", 1.2, 0.45), cp.StateSpec("WCA", 1.2, 0.4)
+    lj, lj2, wca = config.StateSpec("LJ", 1.2, 0.5), config.StateSpec("LJ", 1.2, 0.45), config.StateSpec("WCA", 1.2, 0.4)
     rates = {"LJ": 1e6, "WCA": 4e6}
     hour = 3600e6  # atom-steps in an hour at 1e6 per second
     rows = [{"spec": lj, "atom_steps": 2 * hour, "likely_skipped": False},
             {"spec": lj2, "atom_steps": 3 * hour, "likely_skipped": False},
             {"spec": wca, "atom_steps": 4 * hour, "likely_skipped": False},
-            {"spec": cp.StateSpec("WCA", 1.2, 0.3), "atom_steps": 99 * hour, "likely_skipped": True}]
-    total, wall = cp.time_left(rows, rates, workers=2)
+            {"spec": config.StateSpec("WCA", 1.2, 0.3), "atom_steps": 99 * hour, "likely_skipped": True}]
+    total, wall = report.time_left(rows, rates, workers=2)
     assert total == pytest.approx(6.0)  # 2 + 3 LJ hours, 4 / 4 WCA hours; the skipped one not
     assert wall == pytest.approx(5.0)   # the LJ series runs its two states one after another
-    assert cp.time_left(rows, rates, workers=1)[1] == pytest.approx(6.0)
+    assert report.time_left(rows, rates, workers=1)[1] == pytest.approx(6.0)
 
 
 def test_throughput_is_the_median_of_the_latest_long_runs_per_interaction(tmp_path):
-    log = cp._Log(tmp_path)
-    spec = cp.StateSpec("LJ", 1.2, 1.0)
-    atom_steps = cp.cost(spec, (10.0, 10.0))
+    log = progress.EventLog(tmp_path)
+    spec = config.StateSpec("LJ", 1.2, 1.0)
+    atom_steps = policy.cost(spec, (10.0, 10.0))
     for wall in (1000.0, 900.0, 10.0, 100.0, 200.0, 400.0):  # oldest first; 10 s is start-up
         log.write("done", spec, equilibration_time=10.0, production_time=10.0, wall_time=wall)
-    log.write("rerun", cp.StateSpec("WCA", 1.2, 1.0), equilibration_time=10.0,
+    log.write("rerun", config.StateSpec("WCA", 1.2, 1.0), equilibration_time=10.0,
               production_time=10.0, wall_time=50.0)
-    rates = cp.measured_throughput(tmp_path, recent=3)
+    rates = report.measured_throughput(tmp_path, recent=3)
     assert rates["LJ"] == pytest.approx(atom_steps / 400.0)  # median of 900, 200, 400 s (not 10, 100)
-    assert rates["WCA"] == pytest.approx(cp.cost(cp.StateSpec("WCA", 1.2, 1.0), (10.0, 10.0)) / 50.0)
-    assert cp.measured_throughput(tmp_path / "none") == {}
+    assert rates["WCA"] == pytest.approx(policy.cost(config.StateSpec("WCA", 1.2, 1.0), (10.0, 10.0)) / 50.0)
+    assert report.measured_throughput(tmp_path / "none") == {}
 
 
 def test_readme_quality_lines_report_drift_and_its_rate_per_1000_tau():
@@ -492,12 +492,14 @@ def test_readme_quality_lines_report_drift_and_its_rate_per_1000_tau():
         "T_target": [1.0, 0.5, 0.8], "equilibrated": [1, 1, 0],
         "production_time": [100.0, 4000.0, 1000.0],
         "energy_drift": [5e-5, -4e-4, 2e-5], "ageing_check": [0.01, 0.03, float("nan")],
+        "dt_rule": ["legacy", "reduced", "reduced"],
     })
-    drift, ageing = cp._quality_lines(table)
+    drift, rule, ageing = report.quality_lines(table)
     # |drift| 5e-5, 4e-4, 2e-5: median 5e-5, one above 1e-4, largest the 4000-tau LJ T=0.5 run;
     # per 1000 tau: 0.5e-3, 1e-4, 2e-5 -> median 1e-4, largest 5e-4
     assert "median 5e-05, above 1e-4 for 1 of 3 states, largest 0.0004 (LJ rho=1.2 T=0.5, 4000 tau" \
         in drift
     assert "per 1000 tau of production: median 0.0001, largest 0.0005" in drift
+    assert "2 by the reduced rule, 1 by the legacy rule" in rule
     assert "median 0.02, largest 0.03" in ageing
-    assert cp._quality_lines(table.iloc[:0]) == []
+    assert report.quality_lines(table.iloc[:0]) == []

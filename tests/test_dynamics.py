@@ -6,6 +6,7 @@ import pytest
 from supercooled.dynamics import (
     block_starts,
     diffusion_coefficient,
+    diffusion_fit,
     msd,
     self_correlations,
     self_isf,
@@ -152,7 +153,22 @@ def test_tau_alpha_and_diffusion_coefficient():
     cage = 0.05 * (1 - np.exp(-TIME_GRID / 0.2))
     msd_values = cage + 6 * d * TIME_GRID
     assert diffusion_coefficient(msd_values) == pytest.approx(d, rel=1e-3)
-    assert np.isnan(diffusion_coefficient(np.full(TIME_GRID.size, 0.1)))
+    fit = diffusion_fit(msd_values)
+    assert fit.diffusive and fit.exponent == pytest.approx(1.0, abs=0.01)
+    assert fit.window[0] == TIME_GRID[np.argmax(msd_values >= 1.0)]
+
+
+def test_diffusion_of_a_run_too_short_to_reach_one_diameter_is_an_estimate_saying_so():
+    d = 0.002
+    msd_values = 0.05 * (1 - np.exp(-TIME_GRID / 0.2)) + 6 * d * TIME_GRID
+    msd_values[TIME_GRID > 90.0] = np.nan  # the run ended at MSD ~ 1.1, one point >= 1
+    fit = diffusion_fit(msd_values)
+    assert not fit.diffusive and fit.window[1] == TIME_GRID[TIME_GRID <= 90.0][-1]
+    assert fit.D == pytest.approx(d, rel=0.02) and 0.9 < fit.exponent < 1.0
+    caged = diffusion_fit(np.full(TIME_GRID.size, 0.1))  # never leaves the cage
+    assert not caged.diffusive and caged.D == pytest.approx(0.0, abs=1e-12)
+    assert caged.exponent == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(diffusion_fit(np.full(TIME_GRID.size, np.nan)).D)
 
 
 def test_bad_input():

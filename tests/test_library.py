@@ -14,6 +14,7 @@ from supercooled.library import (
     load_library,
     read_state,
     select,
+    select_state,
     split_states,
     state_filename,
     write_state,
@@ -120,3 +121,31 @@ def test_empty_library_and_default_path(tmp_path, monkeypatch):
     assert default_library_path().parts[-2:] == ("data", "library")
     monkeypatch.setenv("SUPERCOOLED_LIBRARY", str(tmp_path))
     assert default_library_path() == tmp_path
+
+
+def _select_library(temps, targets, equil):
+    import xarray as xr
+
+    n = len(temps)
+    return xr.Dataset(coords={"interaction": ("state", ["LJ"] * n), "density": ("state", [1.2] * n),
+                              "temperature": ("state", temps),
+                              "temperature_target": ("state", targets),
+                              "equilibrated": ("state", equil)})
+
+
+def test_select_state_prefers_equilibrated_only_at_the_same_temperature():
+    # aged glass exactly at T = 0.35, an equilibrated state 1.4 % away: the nearer one wins
+    lib = _select_library([0.3502, 0.355], [0.35, 0.355], [0, 1])
+    assert float(select_state(lib, "LJ", 1.2, 0.35).temperature) == 0.3502
+    assert float(select_state(lib, "LJ", 1.2, 0.355).temperature) == 0.355
+    # same target temperature: the equilibrated run wins although its measured T is further
+    lib = _select_library([0.3501, 0.3512], [0.35, 0.35], [0, 1])
+    assert float(select_state(lib, "LJ", 1.2, 0.3501).temperature) == 0.3512
+    # ... and so it does when the two differ from T by (nearly) the same amount
+    lib = _select_library([0.3495, 0.3505], [0.349, 0.351], [0, 1])
+    assert float(select_state(lib, "LJ", 1.2, 0.35).temperature) == 0.3505
+    # between two equilibrated states the nearer wins
+    lib = _select_library([0.34, 0.352, 0.3485], [0.34, 0.352, 0.3485], [1, 1, 1])
+    assert float(select_state(lib, "LJ", 1.2, 0.35).temperature) == 0.3485
+    with pytest.raises(SupercooledError, match="no LJ state at rho = 1.2 near T = 0.4"):
+        select_state(lib, "LJ", 1.2, 0.4)

@@ -1,13 +1,15 @@
-"""Mode-coupling theory: statics, kernels, critical points and dynamics with known answers."""
+"""Mode-coupling theory: statics, kernels, critical points and dynamics with known answers,
+and its library side (supercooled.mct_table: T_mct table, cache, F_s of a library state)."""
 
 import numpy as np
 import pytest
 import xarray as xr
 from scipy.integrate import quad
 
-from supercooled import mct
+from supercooled import mct, mct_table
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
+from supercooled.mct import statics
 from supercooled.solver import SolverSettings, interpolate_log_time, solve_memory_equation
 
 FAST = SolverSettings(n_per_block=64, t_initial=1e-6, t_max=1e3, tolerance=1e-10)
@@ -21,11 +23,11 @@ def test_ornstein_zernike_round_trip_and_ideal_gas():
     rng = np.random.default_rng(0)
     A = rng.normal(size=(K_GRID.size, 2, 2)) * 0.1
     S = np.diag(x) + A @ A.transpose(0, 2, 1) * 0.1
-    c = mct.direct_correlation(S, x, 1.2)
-    np.testing.assert_allclose(mct.structure_from_direct_correlation(c, x, 1.2), S, atol=1e-12)
+    c = statics.direct_correlation(S, x, 1.2)
+    np.testing.assert_allclose(statics.structure_from_direct_correlation(c, x, 1.2), S, atol=1e-12)
     # ideal mixture S = diag(x): no direct correlation
     ideal = np.broadcast_to(np.diag(x), (K_GRID.size, 2, 2))
-    np.testing.assert_allclose(mct.direct_correlation(ideal, x, 1.2), 0.0, atol=1e-12)
+    np.testing.assert_allclose(statics.direct_correlation(ideal, x, 1.2), 0.0, atol=1e-12)
 
 
 def test_percus_yevick_direct_correlation_matches_quadrature():
@@ -39,9 +41,9 @@ def test_percus_yevick_direct_correlation_matches_quadrature():
     for k in (0.2, 3.7, 7.1, 25.0, 39.8):
         ref = 4 * np.pi * quad(lambda r, k=k: r**2 * c_r(r) * np.sin(k * r) / (k * r), 0, 1,
                                limit=200, epsabs=1e-13)[0]
-        assert mct.percus_yevick_direct_correlation(k, eta) == pytest.approx(ref, rel=1e-9, abs=1e-12)
+        assert statics.percus_yevick_direct_correlation(k, eta) == pytest.approx(ref, rel=1e-9, abs=1e-12)
     # S(k -> 0) is the PY compressibility (1 - eta)^4 / (1 + 2 eta)^2
-    assert mct.percus_yevick_structure(1e-4, eta) == pytest.approx((1 - eta) ** 4 / (1 + 2 * eta) ** 2,
+    assert statics.percus_yevick_structure(1e-4, eta) == pytest.approx((1 - eta) ** 4 / (1 + 2 * eta) ** 2,
                                                                    rel=1e-6)
 
 
@@ -62,7 +64,7 @@ def test_binary_percus_yevick_core_condition():
     sig, x, eta = np.array([1.0, 0.6]), np.array([0.5, 0.5]), 0.4
     density = 6 * eta / (np.pi * np.sum(x * sig**3))
     k = np.linspace(0.005, 150.0, 30000)
-    S = mct.percus_yevick_mixture(k, sig, x, density)
+    S = statics.percus_yevick_mixture(k, sig, x, density)
     np.testing.assert_allclose(S, S.transpose(0, 2, 1), atol=1e-12)
     h_k = (S - np.diag(x)) / (density * np.outer(x, x))
     dk = k[1] - k[0]
@@ -75,6 +77,26 @@ def test_binary_percus_yevick_core_condition():
         inside = r < sigma_ab - 0.05
         np.testing.assert_allclose(h_r(r)[inside], -1.0, atol=0.06)
     assert np.all(np.abs(h_r(2.5)) < 0.1)  # decays outside
+
+
+def test_frequency_matrix_is_the_omega2_of_mct_and_of_one_wave_number():
+    x, T, m = np.array([0.8, 0.2]), 0.45, np.array([1.0, 2.0])
+    # ideal mixture S = diag(x): Omega^2 = k^2 T / m_a, the free rates
+    np.testing.assert_allclose(mct.frequency_matrix(7.0, np.diag(x), x, T),
+                               49 * T * np.eye(2), atol=1e-12)
+    S = statics.percus_yevick_mixture(K_GRID, [1.0, 0.88], x, 1.2)
+    system = mct.MCTSystem(K_GRID, S, x, 1.2, temperature=T, masses=m)
+    np.testing.assert_array_equal(mct.frequency_matrix(K_GRID, S, x, T, m), system.omega2)
+    j = 17   # one wave number with its 2 x 2 S gives the same matrix
+    np.testing.assert_allclose(mct.frequency_matrix(K_GRID[j], S[j], x, T, m), system.omega2[j],
+                               rtol=1e-14)
+    # Omega^2 S = k^2 T x / m
+    np.testing.assert_allclose(system.omega2[j] @ S[j], K_GRID[j] ** 2 * T * np.diag(x / m),
+                               atol=1e-12)
+    with pytest.raises(SupercooledError, match="shape"):
+        mct.frequency_matrix(K_GRID, S[j], x, T)
+    with pytest.raises(SupercooledError, match="temperature"):
+        mct.frequency_matrix(1.0, S[j], x, 0.0)
 
 
 # ------------------------------------------------------------------------------- kernels
@@ -114,7 +136,7 @@ def test_bengtzelius_summation_equals_direct_triple_sum():
     k = (np.arange(14) + 0.5) * 0.8
     x = np.array([0.8, 0.2])
     sig = np.array([1.0, 0.88])
-    S = mct.percus_yevick_mixture(k, sig, x, 1.1)
+    S = statics.percus_yevick_mixture(k, sig, x, 1.1)
     system = mct.MCTSystem(k, S, x, 1.1, temperature=0.7, masses=[1.0, 2.0])
     rng = np.random.default_rng(3)
     G = rng.normal(size=(k.size, 2, 2))
@@ -288,32 +310,49 @@ def _library(temps, interaction="LJ", density=HS_DENSITY):
 @pytest.mark.slow
 def test_critical_temperature_from_library_and_table(tmp_path):
     ds = _library(np.array([0.9, 1.05, 1.2]))
-    result = mct.critical_temperature(ds, "lj", HS_DENSITY, tolerance=1e-3)
+    result = mct_table.critical_temperature(ds, "lj", HS_DENSITY, tolerance=1e-3)
     assert abs(result.T_mct - 1.0) < 0.01 and result.n_states == 3
     out = tmp_path / "tc.csv"
-    table = mct.critical_temperature_table(ds, out, densities=(HS_DENSITY, 1.4), tolerance=1e-3)
+    table = mct_table.critical_temperature_table(ds, out, densities=(HS_DENSITY, 1.4), tolerance=1e-3)
     assert out.is_file() and len(table) == 4
     lj12 = table[(table.interaction == "LJ") & np.isclose(table.density, HS_DENSITY)].iloc[0]
     assert lj12.T_mct == pytest.approx(result.T_mct)
     assert table.T_mct.isna().sum() == 3   # the series without states are NaN with a note
     with pytest.raises(SupercooledError, match="no equilibrated"):
-        mct.critical_temperature(ds, "WCA", HS_DENSITY)
+        mct_table.critical_temperature(ds, "WCA", HS_DENSITY)
 
 
 def test_table_is_cached_by_library_fingerprint(tmp_path, monkeypatch):
     ds = _library(np.array([1.1, 1.2]))   # at a density outside DENSITIES: rows are NaN (fast)
     out = tmp_path / "tc.csv"
-    first = mct.ensure_critical_temperature_table(ds, out)
+    first = mct_table.ensure_critical_temperature_table(ds, out)
     assert out.is_file() and out.with_suffix(".json").is_file() and len(first) == 8
     assert first.T_mct.isna().all() and first.note.str.contains("no equilibrated").all()
 
     def fail(*args, **kwargs):
         raise AssertionError("recomputed")
 
-    monkeypatch.setattr(mct, "critical_temperature_table", fail)
-    assert mct.ensure_critical_temperature_table(ds, out).equals(first)   # cache hit
+    monkeypatch.setattr(mct_table, "critical_temperature_table", fail)
+    assert mct_table.ensure_critical_temperature_table(ds, out).equals(first)   # cache hit
     with pytest.raises(AssertionError, match="recomputed"):   # the library changed
-        mct.ensure_critical_temperature_table(ds.isel(state=[0]), out)
+        mct_table.ensure_critical_temperature_table(ds.isel(state=[0]), out)
+
+
+def test_table_written_is_the_table_read_beside_the_library(tmp_path, monkeypatch):
+    from supercooled.paths import LIBRARY_VARIABLE
+
+    monkeypatch.setenv(LIBRARY_VARIABLE, str(tmp_path / "lib"))
+    path = mct_table.default_critical_temperature_path()
+    assert path == tmp_path / "mct" / "critical_temperatures.csv"
+    assert mct_table.read_table() is None
+    ds = _library(np.array([1.1, 1.2]))
+    assert np.isnan(mct_table.reduced_temperature(ds)).all()   # no table yet
+    written = mct_table.ensure_critical_temperature_table(ds)   # default out
+    assert path.is_file() and path.with_suffix(".json").is_file()
+    read = mct_table.read_table()
+    assert list(read.columns) == list(mct_table.TABLE_COLUMNS) and len(read) == len(written)
+    table = read.assign(T_mct=[0.5] + [np.nan] * (len(read) - 1), density=HS_DENSITY)
+    np.testing.assert_allclose(mct_table.reduced_temperature(ds, table), [2.2, 2.4])
 
 
 def test_command_line(capsys):
@@ -353,10 +392,10 @@ def test_tagged_memory_at_kp_reproduces_fs_through_the_paper_equation():
     assert np.all(np.isnan(M[times > 20]))
 
 
-def test_predict_fs_for_a_library_state():
+def test_state_fs_of_a_library_state():
     ds = _library(np.array([1.6]))   # a liquid state in the library schema
     times = TIME_GRID[:30]           # up to ~4 tau
-    F = mct.predict_fs(ds.isel(state=0), times)
+    F = mct_table.state_fs(ds, 0, times)
     S = _hard_sphere_family([1.6], eta_of_T)[0]
     S_kp = [np.interp(7.2, K_GRID, S[:, a, a]) for a in (0, 1)]
     assert F.shape == (30, 2) and np.all(np.isfinite(F))
@@ -392,5 +431,5 @@ def test_table_of_a_missing_or_empty_library_is_an_error_and_writes_nothing(tmp_
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     with pytest.raises(SupercooledError, match="holds no states"):
-        mct.ensure_critical_temperature_table(tmp_path / "empty", out, refresh=True)
+        mct_table.ensure_critical_temperature_table(tmp_path / "empty", out, refresh=True)
     assert not list(tmp_path.glob("tc.*"))

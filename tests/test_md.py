@@ -13,20 +13,31 @@ import gsd.hoomd
 import numpy as np
 import pytest
 
-from supercooled import md
+from supercooled import md, run_files
 from supercooled.cli import main
 from supercooled.engines import make_engine
 from supercooled.errors import SupercooledError
 from supercooled.md import RunResult, default_timestep, simulate
 from supercooled.systems import StatePoint
 from supercooled.timestep import DT_MAX, DT_REDUCED, reduced_step
+from supercooled.trajectory import (
+    TRAJECTORY_NAME,
+    Schedule,
+    block_offsets,
+    gsd_frame,
+    make_schedule,
+    unwrapped_positions,
+    wrap_positions,
+)
 
 SMALL = StatePoint("LJ", 1.2, 1.0, n_particles=300)
 
 
 def small_run(path, state=SMALL, **kwargs):
+    # dt = 0.005 (the legacy rule's step here), so that the step counts below are whole
+    # numbers of blocks; the default rule is tested on its own
     settings = {"equilibration_time": 1.0, "production_time": 2.0, "block_time": 0.5,
-                "seed": 7, "progress": False}
+                "dt": 0.005, "seed": 7, "progress": False}
     settings.update(kwargs)
     return simulate(state, path, **settings)
 
@@ -49,44 +60,46 @@ def read_thermo(result):
 # -- schedule and time step ---------------------------------------------------------------
 
 def test_default_timestep_is_a_fixed_reduced_step():
-    """dt rho^(1/3) T^(1/2) is the same at every state below the cap (to the 3-digit rounding)."""
-    for rho, t in ((1.2, 1.0), (1.5, 2.0), (1.8, 3.3), (1.8, 15.0), (1.4, 0.9)):
-        dt = default_timestep(StatePoint("LJ", rho, t))
-        assert reduced_step(dt, rho, t) == pytest.approx(DT_REDUCED, rel=2e-3)
+    """dt rho^(1/3) T^(1/2) is the same at every state below the cap (to the 3-digit rounding,
+    at most 0.36 %)."""
+    for interaction in ("LJ", "WCA"):
+        for rho, t in ((1.2, 1.0), (1.5, 2.0), (1.8, 3.3), (1.8, 15.0), (1.4, 0.9)):
+            dt = default_timestep(StatePoint(interaction, rho, t))
+            assert reduced_step(dt, rho, t) == pytest.approx(DT_REDUCED[interaction], rel=5e-3)
     # cold and dilute, where the rule would exceed the cap
     assert default_timestep(StatePoint("LJ", 0.5, 0.1)) == DT_MAX
 
 
 def test_block_offsets_are_log_spaced():
-    offsets = md.block_offsets(1000)
+    offsets = block_offsets(1000)
     assert offsets[0] == 0 and offsets[1] == 1
     assert np.all(np.diff(offsets) > 0) and offsets[-1] < 1000
     # 8 per decade over 3 decades, minus duplicates of the first integers
     assert 16 <= len(offsets) <= 26
-    assert list(md.block_offsets(1)) == [0]
+    assert list(block_offsets(1)) == [0]
 
 
 def test_schedule_covers_production():
-    schedule = md.make_schedule(2001)
+    schedule = make_schedule(2001)
     assert schedule.n_blocks == 20 and schedule.production_steps >= 2001
     assert schedule.production_steps - 2001 < schedule.n_blocks
     steps = schedule.frame_steps()
     assert steps[0] == 0 and steps[-1] == schedule.production_steps
     assert len(steps) == schedule.n_blocks * len(schedule.frame_offsets_steps) + 1
-    assert md.make_schedule(50).block_length_steps == 50  # shorter than the minimum block
+    assert make_schedule(50).block_length_steps == 50  # shorter than the minimum block
 
 
 def test_given_block_length_rounds_production_up():
     """20000 steps in blocks of 8000: three blocks (24000 steps), never two (16000)."""
-    schedule = md.make_schedule(20000, 8000)
+    schedule = make_schedule(20000, 8000)
     assert schedule.n_blocks == 3 and schedule.production_steps == 24000
-    assert md.make_schedule(16001, 8000).n_blocks == 3
-    assert md.make_schedule(16000, 8000).n_blocks == 2  # whole blocks stay as they are
-    assert md.make_schedule(2001).production_steps == 2020  # default: 20 blocks of 101, as before
+    assert make_schedule(16001, 8000).n_blocks == 3
+    assert make_schedule(16000, 8000).n_blocks == 2  # whole blocks stay as they are
+    assert make_schedule(2001).production_steps == 2020  # default: 20 blocks of 101, as before
     plan = md._plan(SMALL, 0.0, 20000 * 0.005, 0.005, 0, "lammps", 8000 * 0.005, 1)
     assert plan.schedule.production_steps == 24000
     with pytest.raises(SupercooledError, match="block length"):
-        md.make_schedule(100, 0)
+        make_schedule(100, 0)
 
 
 def test_wrap_positions_round_trip():
@@ -94,7 +107,7 @@ def test_wrap_positions_round_trip():
     length = 7.3
     unwrapped = rng.uniform(-40, 40, size=(1000, 3))
     unwrapped[0] = [length / 2, -length / 2, 3 * length / 2]  # exactly on the boundaries
-    position, image = md.wrap_positions(unwrapped, length)
+    position, image = wrap_positions(unwrapped, length)
     assert position.dtype == np.float32 and image.dtype == np.int32
     assert np.all(position >= -length / 2) and np.all(position < length / 2)
     np.testing.assert_allclose(position + image * length, unwrapped, atol=1e-5)
@@ -105,7 +118,7 @@ def test_wrap_positions_round_trip():
 def test_gsd_contract_and_composition(run):
     frames = read_frames(run)
     state = run.state
-    schedule = md.Schedule(run.schedule["block_length_steps"], run.schedule["n_blocks"],
+    schedule = Schedule(run.schedule["block_length_steps"], run.schedule["n_blocks"],
                            tuple(run.schedule["frame_offsets_steps"]))
     assert [f.configuration.step for f in frames] == list(schedule.frame_steps())
     for frame in (frames[0], frames[-1]):
@@ -126,7 +139,7 @@ def test_gsd_contract_and_composition(run):
 
 def test_unwrapped_positions_are_continuous(run):
     frames = read_frames(run)
-    unwrapped = [md.unwrapped_positions(f) for f in frames]
+    unwrapped = [unwrapped_positions(f) for f in frames]
     steps = np.array([f.configuration.step for f in frames])
     jumps = [np.abs(b - a).max() / max(1, s) for a, b, s in
              zip(unwrapped[:-1], unwrapped[1:], np.diff(steps), strict=True)]
@@ -137,7 +150,7 @@ def test_unwrapped_positions_are_continuous(run):
 
 def test_thermo_log_and_run_json(run):
     rows = read_thermo(run)
-    assert list(rows[0]) == list(md.THERMO_COLUMNS)
+    assert list(rows[0]) == list(run_files.THERMO_COLUMNS)
     phases = {r["phase"] for r in rows}
     assert phases == {"equilibration", "production"}
     production = [r for r in rows if r["phase"] == "production"]
@@ -174,7 +187,7 @@ def test_nve_conserves_energy(tmp_path):
     """rho = 1.2, T = 1, dt = 0.005: relative drift < 1e-4 and no thermostat fluctuations."""
     state = StatePoint("LJ", 1.2, 1.0, n_particles=400)
     result = simulate(state, tmp_path / "nve", equilibration_time=2.0, production_time=10.0,
-                      seed=2, progress=False)
+                      dt=0.005, seed=2, progress=False)
     assert result.dt == 0.005
     assert result.energy_drift < 1e-4
     energy = np.array([float(r["total_energy"]) for r in read_thermo(result)
@@ -227,7 +240,6 @@ class Interrupt(Exception):
 def test_resume_from_checkpoint(tmp_path, monkeypatch, run):
     """Kill a run five frames after its second production checkpoint, then resume it."""
     seen = {"checkpoint": None, "frames": 0}
-    write_frame = md.gsd_frame
 
     def remember(run_dir, checkpoint):
         if checkpoint["phase"] == "production" and checkpoint["n_frames"] > 1:
@@ -238,22 +250,21 @@ def test_resume_from_checkpoint(tmp_path, monkeypatch, run):
             seen["frames"] += 1
             if seen["frames"] > 5:
                 raise Interrupt
-        return write_frame(*args)
+        return gsd_frame(*args)
 
     monkeypatch.setattr(md, "CHECKPOINT_WALL_SECONDS", 0.0)
-    monkeypatch.setattr(md, "_checkpoint_hook", remember)
-    monkeypatch.setattr(md, "gsd_frame", frame_then_die)
+    monkeypatch.setattr("supercooled.trajectory.gsd_frame", frame_then_die)
     with pytest.raises(Interrupt):
-        small_run(tmp_path / "r")
-    checkpoint = json.loads((tmp_path / "r" / md.CHECKPOINT_JSON).read_text())
-    assert not (tmp_path / "r" / md.RUN_JSON).exists()
+        small_run(tmp_path / "r", on_checkpoint=remember)
+    checkpoint = json.loads((tmp_path / "r" / run_files.CHECKPOINT_JSON).read_text())
+    assert not (tmp_path / "r" / run_files.RUN_JSON).exists()
     assert len(list((tmp_path / "r").glob("checkpoint_*.restart"))) == 1
-    with gsd.hoomd.open(tmp_path / "r" / md.TRAJECTORY, "r") as trajectory:
+    with gsd.hoomd.open(tmp_path / "r" / TRAJECTORY_NAME, "r") as trajectory:
         assert len(trajectory) > checkpoint["n_frames"]  # frames past the checkpoint: cut back
 
-    monkeypatch.setattr(md, "gsd_frame", write_frame)
+    monkeypatch.setattr("supercooled.trajectory.gsd_frame", gsd_frame)
     resumed = small_run(tmp_path / "r")
-    assert not (tmp_path / "r" / md.CHECKPOINT_JSON).exists()
+    assert not (tmp_path / "r" / run_files.CHECKPOINT_JSON).exists()
     assert not list((tmp_path / "r").glob("checkpoint_*"))
     whole, parts = read_frames(run), read_frames(resumed)
     assert [f.configuration.step for f in parts] == [f.configuration.step for f in whole]
@@ -261,8 +272,8 @@ def test_resume_from_checkpoint(tmp_path, monkeypatch, run):
     for a, b in zip(whole[:checkpoint["n_frames"]], parts[:checkpoint["n_frames"]], strict=True):
         np.testing.assert_array_equal(a.particles.position, b.particles.position)
     # after the restart the same deterministic NVE trajectory continues
-    np.testing.assert_allclose(md.unwrapped_positions(whole[-1]),
-                               md.unwrapped_positions(parts[-1]), atol=1e-4)
+    np.testing.assert_allclose(unwrapped_positions(whole[-1]),
+                               unwrapped_positions(parts[-1]), atol=1e-4)
     rows_whole, rows_parts = read_thermo(run), read_thermo(resumed)
     assert [r["step"] for r in rows_parts] == [r["step"] for r in rows_whole]
     assert resumed.temperature == pytest.approx(run.temperature, rel=1e-6)

@@ -9,7 +9,8 @@ from supercooled.cli import main
 from supercooled.errors import SupercooledError
 from supercooled.grids import TIME_GRID
 from supercooled.library import read_state, state_filename
-from supercooled.measure import measure_run, read_trajectory, write_trajectory
+from supercooled.measure import measure_run
+from supercooled.trajectory import read_trajectory, write_trajectory
 
 DT = 0.005
 BLOCK = 1000
@@ -308,7 +309,7 @@ def test_stale_image_flags_after_some_stored_ones_are_refused(tmp_path):
 
 
 def test_typeid_outside_the_types_is_refused():
-    from supercooled.measure import _species_index
+    from supercooled.trajectory import _species_index
 
     with pytest.raises(SupercooledError, match="outside the 2 particle types"):
         _species_index(["A", "B"], np.array([0, 1, 2], dtype=np.uint32))

@@ -41,21 +41,57 @@ def test_pack_unpack_round_trip():
         memory.unpack(theta[:-1], 2)
 
 
-def test_transforms_map_any_vector_into_valid_ranges():
+BOUNDS = memory.Bounds(amplitude=1e3, tau=(5e-4, 1e5))
+
+
+def test_transforms_map_any_vector_into_the_bounds():
     rng = np.random.default_rng(1)
     z = rng.normal(0, 30, size=(200, memory.n_parameters(3)))
-    parts = memory.unpack(memory.to_physical(z, 3), 3)
+    parts = memory.unpack(memory.to_physical(z, 3, BOUNDS), 3)
     diagonal = [0, 2]  # AA, BB amplitudes are positive; AB is signed
-    assert np.all(parts["c"][:, diagonal] >= 0) and np.all(parts["w"][:, diagonal] >= 0)
+    for name in ("c", "w"):
+        values = parts[name][:, diagonal]
+        assert np.all(values >= memory.AMPLITUDE_FLOOR * 1e3 * (1 - 1e-9))
+        assert np.all(values <= 1e3 * (1 + 1e-9))
+        assert np.all(np.abs(parts[name][:, 1]) <= 1e3)
     assert np.any(parts["c"][:, 1] < 0) and np.any(parts["w"][:, 1] > 0)
-    assert np.all(parts["tau"] >= 0)
+    assert np.all((parts["tau"] >= 5e-4 * (1 - 1e-9)) & (parts["tau"] <= 1e5 * (1 + 1e-9)))
     assert np.all((parts["a"] >= 0) & (parts["a"] <= 1))
     lo, hi = memory.EXPONENT_RANGE
     assert np.all((parts["b"] >= lo) & (parts["b"] <= hi))
     # inverse on interior values
     theta = known_theta()
-    theta_back = memory.to_physical(memory.to_unconstrained(theta, 2), 2)
-    np.testing.assert_allclose(theta_back, np.where(theta == 0, 1e-12, theta), rtol=1e-9, atol=1e-11)
+    theta_back = memory.to_physical(memory.to_unconstrained(theta, 2, BOUNDS), 2, BOUNDS)
+    np.testing.assert_allclose(theta_back, np.where(theta == 0, 1e-12, theta), rtol=1e-8,
+                               atol=1e-10)
+    # degenerate values (a huge weight at a tiny time) are pulled onto the bounds
+    wild = memory.pack(np.array([1.0, 0.1, 1.0]), np.full((3, 1), 6e5), np.full((3, 1), 0.5),
+                       np.full((3, 1), 8e-8), np.ones((3, 1)))
+    back = memory.unpack(memory.to_physical(memory.to_unconstrained(wild, 1, BOUNDS), 1, BOUNDS), 1)
+    assert np.all(back["w"] <= 1e3) and np.all(back["tau"] >= 5e-4 * (1 - 1e-9))
+
+
+def test_bounds_of_a_problem_follow_its_times_and_frequencies():
+    problem = memory.MemoryProblem(TIME_GRID[:51], np.ones((51, 2)), [2.8, 0.1, 0.6], 7.2, 0.5)
+    bounds = problem.bounds
+    assert bounds.tau == pytest.approx((TIME_GRID[0] / 10, 100 * TIME_GRID[50]))
+    assert bounds.amplitude == pytest.approx(100 * np.mean(np.diag(problem.omega2)))
+    with pytest.raises(SupercooledError):
+        memory.Bounds(amplitude=-1.0, tau=(1e-3, 1.0))
+    with pytest.raises(SupercooledError):
+        memory.Bounds(amplitude=1.0, tau=(1.0, 1e-3))
+
+
+def test_an_added_exponential_leaves_the_memory_unchanged():
+    theta = known_theta(2)
+    extended = memory.add_exponential(theta, 2)
+    assert extended.size == memory.n_parameters(3)
+    t = np.geomspace(1e-3, 1e4, 50)
+    np.testing.assert_allclose(memory.pair_memories(t, extended, 3),
+                               memory.pair_memories(t, theta, 2), rtol=1e-13)
+    parts = memory.unpack(extended, 3)  # the slow term (tau 30, 20, 50) split in halves
+    np.testing.assert_array_equal(parts["tau"][:, 1], parts["tau"][:, 2])
+    np.testing.assert_array_equal(parts["w"][:, 1], memory.unpack(theta, 2)["w"][:, 1] / 2)
 
 
 def test_eq6_limits_and_simple_exponential():

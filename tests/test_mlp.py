@@ -1,4 +1,4 @@
-"""Tests of supercooled.mlp: features, masking, splits, training, persistence and predict."""
+"""Tests of supercooled.ml: features, masking, splits, training, persistence and predict."""
 
 from __future__ import annotations
 
@@ -9,79 +9,38 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from supercooled import mlp
+from supercooled.dynamics import tau_alpha
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
+from supercooled.library import split_indices, state_labels
+from supercooled.ml import ensemble, evaluation, features, network
+from supercooled.ml.ensemble import Ensemble
+from supercooled.ml.features import Design, Scaler, design, target_curves
+from supercooled.ml.network import TrainConfig, train_network
+from supercooled.ml.predict import normalisation_warnings, predict
+from supercooled.paths import data_path
 
-
-def synthetic_library(temperatures=(0.5, 0.7, 1.0, 1.5, 2.0, 3.0), densities=(1.2, 1.4),
-                      interactions=("LJ", "WCA"), short_runs=True) -> xr.Dataset:
-    """A small library with the schema of design.md and a known structure -> dynamics law.
-
-    S_AA has a Gaussian main peak at k_0 = 7.2 (rho / 1.2)^(1/3) whose height grows as T
-    falls; S_AB and S_BB carry weaker peaks. The dynamics are stretched exponentials
-    phi_s^a = exp[-(t / tau_a)^0.8] with log tau_A = 2 / T - 1 (+ 0.3 for LJ) and
-    tau_B = 0.7 tau_A, i.e. a smooth function of the features. Warm states sample only
-    t < 10^2 (NaN beyond), as a short run would.
-    """
-    k, t = K_GRID, TIME_GRID
-    s_list, phi_list, meta = [], [], []
-    for inter in interactions:
-        for rho in densities:
-            for temp in temperatures:
-                k0 = 7.2 * (rho / 1.2) ** (1 / 3)
-                h = 1.5 + 0.6 / temp
-                peak = np.exp(-((k - k0) ** 2) / 0.8)
-                s_aa = 0.8 + (h - 1.0) * peak * 0.8 - 0.6 * np.exp(-k / 1.5)
-                s_ab = -0.3 * np.exp(-((k - 0.9 * k0) ** 2) / 1.0)
-                s_bb = 0.2 + 0.25 * np.exp(-((k - 1.05 * k0) ** 2) / 1.2) / temp ** 0.2
-                s_list.append(np.stack([s_aa, s_ab, s_bb]))
-                tau_a = np.exp(2.0 / temp - 1.0 + (0.3 if inter == "LJ" else 0.0))
-                phi = np.stack([np.exp(-(t / tau_a) ** 0.8), np.exp(-(t / (0.7 * tau_a)) ** 0.8)])
-                if short_runs and temp >= 1.5:
-                    phi[:, t > 1e2] = np.nan
-                phi_list.append(phi)
-                meta.append((inter, rho, temp))
-    n = len(meta)
-    s = np.array(s_list)
-    kp = np.array([k[np.argmax(x[0])] for x in s])
-    ds = xr.Dataset(
-        {"S": (("state", "pair", "k"), s),
-         "phi_s": (("state", "species", "time"), np.array(phi_list)),
-         "msd": (("state", "species", "time"), np.full((n, 2, len(t)), np.nan)),
-         "k_p": ("state", kp),
-         "tau_alpha": ("state", np.full(n, np.nan))},
-        coords={"k": k, "time": t, "pair": ["AA", "AB", "BB"], "species": ["A", "B"],
-                "interaction": ("state", [m[0] for m in meta]),
-                "density": ("state", [m[1] for m in meta]),
-                "temperature": ("state", [m[2] for m in meta]),
-                "temperature_target": ("state", [m[2] for m in meta]),
-                "equilibrated": ("state", np.ones(n, int)),
-                "crystallized": ("state", np.zeros(n, int))})
-    return ds
-
-
-TINY = mlp.TrainConfig(hidden=(32, 32), epochs=120, learning_rate=3e-3, batch_size=64, threads=1,
+TINY = TrainConfig(hidden=(32, 32), epochs=120, learning_rate=3e-3, batch_size=64, threads=1,
                        patience=None, l1_penalty=0.0)
 
 
 @pytest.fixture(scope="module")
-def library():
+def library(synthetic_library):
     return synthetic_library()
 
 
 @pytest.fixture(scope="module")
 def tiny_model(library):
-    train, _ = mlp.split_states(library.sizes["state"], 0.2, seed=1)
-    cfg = mlp.TrainConfig(hidden=(16, 16), epochs=5, batch_size=128, patience=None)
-    ens = mlp.train_ensemble(library, train, n_members=2, seed=0, config=cfg, progress=False)
-    ens.metadata["training_ranges"] = mlp.training_ranges(library, ens.metadata["train_states"])
+    train, _ = split_indices(library.sizes["state"], 0.2, seed=1)
+    cfg = TrainConfig(hidden=(16, 16), epochs=5, batch_size=128, patience=None)
+    ens = ensemble.train_ensemble(library, train, n_members=2, seed=0, config=cfg, progress=False)
+    ens.metadata["training_ranges"] = features.training_ranges(library, ens.metadata["train_states"])
     return ens
 
 
 def test_features_have_the_papers_layout(library):
-    d = mlp.design(library, [0])
-    assert d.x.shape[1] == mlp.N_FEATURES == 304
+    d = design(library, [0])
+    assert d.x.shape[1] == features.N_FEATURES == 304
     s = library["S"].isel(state=0)
     np.testing.assert_allclose(d.x[0, :100], s.sel(pair="AA").values)
     np.testing.assert_allclose(d.x[0, 100:200], s.sel(pair="AB").values)
@@ -93,7 +52,7 @@ def test_features_have_the_papers_layout(library):
 
 
 def test_targets_are_phi_times_peak_height(library):
-    y = mlp.target_curves(library)
+    y = target_curves(library)
     kp = float(library["k_p"].values[3])
     s_aa = np.interp(kp, K_GRID, library["S"].isel(state=3).sel(pair="AA").values)
     s_bb = np.interp(kp, K_GRID, library["S"].isel(state=3).sel(pair="BB").values)
@@ -104,7 +63,7 @@ def test_targets_are_phi_times_peak_height(library):
 
 def test_unsampled_times_are_masked_not_zero_filled(library):
     warm = int(np.flatnonzero(library["temperature"].values >= 1.5)[0])
-    d = mlp.design(library, [warm])
+    d = design(library, [warm])
     # only sampled times become rows: t <= 100 for this short run
     assert d.x[:, 303].max() <= 2.0 + 1e-9
     assert len(d.x) == int(np.sum(TIME_GRID <= 1e2))
@@ -113,7 +72,7 @@ def test_unsampled_times_are_masked_not_zero_filled(library):
 
 def test_scaler_uses_training_statistics_and_survives_constant_features():
     x = np.array([[1.0, 5.0, 0.800], [3.0, 5.0, 0.802]])
-    sc = mlp.Scaler.fit(x)
+    sc = Scaler.fit(x)
     # std of the last column (0.001) is floored at MIN_STD: noise stays small in z
     np.testing.assert_allclose(sc.transform(x), [[-1.0, 0.0, -0.05], [1.0, 0.0, 0.05]])
 
@@ -121,29 +80,29 @@ def test_scaler_uses_training_statistics_and_survives_constant_features():
 def test_split_never_leaks_a_state(library):
     n = library.sizes["state"]
     for seed in range(5):
-        train, test = mlp.split_states(n, 0.1, seed)
+        train, test = split_indices(n, 0.1, seed)
         assert len(np.intersect1d(train, test)) == 0
         assert len(train) + len(test) == n
-        tr, te = mlp.design(library, train), mlp.design(library, test)
+        tr, te = design(library, train), design(library, test)
         assert set(tr.state).isdisjoint(te.state)
-    assert not np.array_equal(mlp.split_states(n, 0.1, 0)[1], mlp.split_states(n, 0.1, 1)[1])
+    assert not np.array_equal(split_indices(n, 0.1, 0)[1], split_indices(n, 0.1, 1)[1])
 
 
 def test_ensemble_validation_states_come_from_training_states(library, monkeypatch):
     """The validation split train_ensemble makes: inside the training states, never a test
     state, never a state the member is fitted on; recorded per member in the metadata."""
     seen = []  # (states fitted on, validation states) of every train_network call
-    real = mlp.train_network
+    real = network.train_network
 
     def spy(train, validation, scaler, **kwargs):
         seen.append((set(train.state.tolist()), set(validation.state.tolist())))
         return real(train, validation, scaler, **kwargs)
 
-    monkeypatch.setattr(mlp, "train_network", spy)
-    cfg = mlp.TrainConfig(hidden=(4,), epochs=1, patience=None, threads=1)
-    _, ensembles = mlp.cross_validate(library, n_splits=2, n_members=3, test_fraction=0.2,
+    monkeypatch.setattr(ensemble, "train_network", spy)
+    cfg = TrainConfig(hidden=(4,), epochs=1, patience=None, threads=1)
+    _, ensembles = evaluation.cross_validate(library, n_splits=2, n_members=3, test_fraction=0.2,
                                       config=cfg, with_baselines=False, progress=False)
-    labels = [mlp.state_label(library, i) for i in range(library.sizes["state"])]
+    labels = state_labels(library)
     assert len(seen) == 6
     for e, ens in enumerate(ensembles):
         meta = ens.metadata
@@ -158,30 +117,23 @@ def test_ensemble_validation_states_come_from_training_states(library, monkeypat
             assert {labels[i] for i in fit} | set(val) == train
         assert len({tuple(v) for v in meta["validation_states"]}) > 1  # members differ
     with pytest.raises(SupercooledError, match="need at least 2 states"):
-        mlp.split_states(library.sizes["state"], 0.1, 0, candidates=[3])
-
-
-def test_r2_definition():
-    y = np.array([1.0, 2.0, 3.0, np.nan])
-    assert mlp.r2_score(y, y) == 1.0
-    assert mlp.r2_score(y, np.full(4, 2.0)) == pytest.approx(0.0)
-    assert mlp.r2_score(y, np.array([1.0, 2.0, 4.0, 0.0])) == pytest.approx(1 - 1 / 2)
+        split_indices(library.sizes["state"], 0.1, 0, candidates=[3])
 
 
 def test_training_learns_a_known_law(library):
     """A small network recovers the stretched-exponential law on unseen states."""
-    train, test = mlp.split_states(library.sizes["state"], 0.2, seed=2)
-    scaler = mlp.Scaler.fit(mlp.design(library, train).x)
-    net, hist = mlp.train_network(mlp.design(library, train), mlp.design(library, test), scaler,
+    train, test = split_indices(library.sizes["state"], 0.2, seed=2)
+    scaler = Scaler.fit(design(library, train).x)
+    net, hist = train_network(design(library, train), design(library, test), scaler,
                                   seed=0, config=TINY, progress=False)
     assert hist["loss"][-1] < 0.2 * hist["loss"][0]
-    ens = mlp.Ensemble([net], scaler, TINY.hidden)
-    rows = mlp.evaluate(ens, library, test)
+    ens = Ensemble([net], scaler, TINY.hidden)
+    rows = evaluation.evaluate(ens, library, test)
     assert np.median([r["r2_mlp"] for r in rows]) > 0.9
     # Per-species scores are R^2 of each species' curve alone, computed here independently.
     sub = library.isel(state=test)
-    truth = mlp.target_curves(sub)
-    mean, _, _ = ens.predict_curves(mlp.state_features(sub), library["time"].values)
+    truth = target_curves(sub)
+    mean, _, _ = ens.predict_curves(features.state_features(sub), library["time"].values)
     for j, row in enumerate(rows):
         for a, name in enumerate(("AA", "BB")):
             y, f = truth[j, :, a], mean[j, :, a]
@@ -191,26 +143,26 @@ def test_training_learns_a_known_law(library):
 
 
 def test_training_is_deterministic(library):
-    train, test = mlp.split_states(library.sizes["state"], 0.2, seed=2)
-    cfg = mlp.TrainConfig(hidden=(16,), epochs=3, batch_size=64, patience=None)
-    a = mlp.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
-    b = mlp.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
-    x = mlp.design(library, test).x
+    train, test = split_indices(library.sizes["state"], 0.2, seed=2)
+    cfg = TrainConfig(hidden=(16,), epochs=3, batch_size=64, patience=None)
+    a = ensemble.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
+    b = ensemble.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
+    x = design(library, test).x
     np.testing.assert_array_equal(a.predict_rows(x), b.predict_rows(x))
 
 
 def test_save_load_round_trip(tmp_path, tiny_model, library):
     tiny_model.save(tmp_path / "m")
-    loaded = mlp.Ensemble.load(tmp_path / "m")
-    x = mlp.design(library).x
+    loaded = Ensemble.load(tmp_path / "m")
+    x = design(library).x
     np.testing.assert_array_equal(tiny_model.predict_rows(x), loaded.predict_rows(x))
-    assert loaded.metadata["library_hash"] == mlp.library_hash(library)
+    assert loaded.metadata["library_hash"] == features.library_hash(library)
     assert loaded.metadata["k_grid"] == pytest.approx(K_GRID.tolist())
 
 
 def test_crystallized_states_are_dropped(library):
     ds = library.assign_coords(crystallized=("state", np.r_[1, np.zeros(library.sizes["state"] - 1, int)]))
-    assert mlp.load_states(ds).sizes["state"] == library.sizes["state"] - 1
+    assert features.load_states(ds).sizes["state"] == library.sizes["state"] - 1
 
 
 def _user_csv(library, i=2, k=None):
@@ -226,9 +178,11 @@ def test_predict_good_input(tmp_path, tiny_model, library):
     frame.to_csv(path, index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an in-range state raises no warning
-        out = mlp.predict(path, "LJ", 1.2, 1.0, model=tiny_model)
+        out = predict(path, "LJ", 1.2, 1.0, model=tiny_model)
     assert list(out.columns[:5]) == ["t", "F_AA", "F_AA_std", "F_BB", "F_BB_std"]
-    assert {"phi_A", "phi_B"} <= set(out.columns) and "tau_alpha" in out.attrs
+    assert {"phi_A", "phi_B"} <= set(out.columns)
+    expected = tau_alpha(out.phi_A.to_numpy(), out.t.to_numpy())
+    assert out.attrs["tau_alpha"] == pytest.approx(expected, nan_ok=True)
     assert out.attrs["extrapolated_above"][0] > 30.0
     assert out.attrs["extrapolated_below"] == [0.2]
 
@@ -241,7 +195,7 @@ def test_predict_good_input(tmp_path, tiny_model, library):
 ])
 def test_predict_rejects_bad_structure_factor(mutate, message, tiny_model, library):
     with pytest.raises(SupercooledError, match=message):
-        mlp.predict(mutate(_user_csv(library)), "LJ", 1.2, 1.0, model=tiny_model)
+        predict(mutate(_user_csv(library)), "LJ", 1.2, 1.0, model=tiny_model)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -252,29 +206,29 @@ def test_predict_rejects_bad_structure_factor(mutate, message, tiny_model, libra
 def test_predict_rejects_bad_state(kwargs, message, tiny_model, library):
     args = {"interaction": "LJ", "density": 1.2, "temperature": 1.0, **kwargs}
     with pytest.raises(SupercooledError, match=message):
-        mlp.predict(_user_csv(library), model=tiny_model, **args)
+        predict(_user_csv(library), model=tiny_model, **args)
 
 
 def test_predict_accepts_numpy_numbers_and_rejects_bool(tiny_model, library):
     frame = _user_csv(library)
-    reference = mlp.predict(frame, "LJ", 1.2, 1.0, model=tiny_model)
-    out = mlp.predict(frame, "LJ", np.float32(1.2), np.int64(1), model=tiny_model)
+    reference = predict(frame, "LJ", 1.2, 1.0, model=tiny_model)
+    out = predict(frame, "LJ", np.float32(1.2), np.int64(1), model=tiny_model)
     np.testing.assert_allclose(out.F_AA, reference.F_AA, rtol=1e-6)
-    out = mlp.predict(frame, "LJ", 1.2, np.int32(1), model=tiny_model)
+    out = predict(frame, "LJ", 1.2, np.int32(1), model=tiny_model)
     np.testing.assert_array_equal(out.F_AA, reference.F_AA)
     for bad in (True, np.bool_(True), "1.0", None):
         with pytest.raises(SupercooledError, match="temperature must be a positive"):
-            mlp.predict(frame, "LJ", 1.2, bad, model=tiny_model)
+            predict(frame, "LJ", 1.2, bad, model=tiny_model)
 
 
 def test_predict_warns_about_a_per_species_normalisation(tiny_model, library):
     frame = _user_csv(library)
-    assert mlp.normalisation_warnings(frame) == []
+    assert normalisation_warnings(frame) == []
     per_species = frame.assign(S_AA=frame.S_AA / 0.8, S_AB=frame.S_AB / 0.4,
                                S_BB=frame.S_BB / 0.2)  # S_aa(k -> inf) = 1
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        out = mlp.predict(per_species, "LJ", 1.2, 1.0, model=tiny_model)
+        out = predict(per_species, "LJ", 1.2, 1.0, model=tiny_model)
     messages = [str(w.message) for w in rec if w.category is UserWarning]
     assert any(m.startswith("structure factor normalisation: S_AA averages 1.00 ")
                and "x_A = 0.8" in m for m in messages)
@@ -282,16 +236,16 @@ def test_predict_warns_about_a_per_species_normalisation(tiny_model, library):
     assert len(out.attrs["normalisation"]) == 2
     # only the large-k mean counts: 0.15 off in S_AA is flagged, 0.05 is not
     for shift, flagged in ((0.15, True), (0.05, False)):
-        msgs = mlp.normalisation_warnings(frame.assign(S_AA=frame.S_AA + shift))
+        msgs = normalisation_warnings(frame.assign(S_AA=frame.S_AA + shift))
         assert bool(msgs) == flagged and all("S_AA" in m for m in msgs)
     for i in range(library.sizes["state"]):
-        assert mlp.normalisation_warnings(_user_csv(library, i, np.linspace(0.2, 20.2, 51))) == []
+        assert normalisation_warnings(_user_csv(library, i, np.linspace(0.2, 20.2, 51))) == []
 
 
 def test_normalisation_check_passes_every_shipped_state():
     """Measured S(k) still oscillate at k = 20 (most at rho = 1.8): no false alarm, on the
     full grid or cut at k = 20.2 (the shortest grid predict accepts)."""
-    files = sorted(mlp.data_path("library").glob("*.nc"))
+    files = sorted(data_path("library").glob("*.nc"))
     if not files:
         pytest.skip("no shipped library")
     for path in files:
@@ -300,25 +254,20 @@ def test_normalisation_check_passes_every_shipped_state():
             frame = pd.DataFrame({"k": k, **{f"S_{p}": state["S"].sel(pair=p).values
                                              for p in ("AA", "AB", "BB")}})
         for cut in (frame, frame[frame.k <= 20.2]):
-            assert mlp.normalisation_warnings(cut) == [], path.name
+            assert normalisation_warnings(cut) == [], path.name
 
 
 def test_predict_warns_far_outside_training_range(tiny_model, library):
     with pytest.warns(UserWarning, match="T = 40 outside training range"):
-        out = mlp.predict(_user_csv(library), "LJ", 1.2, 40.0, model=tiny_model)
+        out = predict(_user_csv(library), "LJ", 1.2, 40.0, model=tiny_model)
     assert any("T = 40" in m for m in out.attrs["out_of_range"])
 
 
 def test_predict_missing_file_and_model(tmp_path, tiny_model):
     with pytest.raises(SupercooledError, match="does not exist"):
-        mlp.predict(tmp_path / "nope.csv", "LJ", 1.2, 1.0, model=tiny_model)
+        predict(tmp_path / "nope.csv", "LJ", 1.2, 1.0, model=tiny_model)
     with pytest.raises(SupercooledError, match="no trained model"):
-        mlp.Ensemble.load(tmp_path)
-
-
-def test_tau_alpha_of_an_exponential():
-    t = np.logspace(-2, 3, 200)
-    assert mlp.tau_alpha(t, np.exp(-t / 2.5)) == pytest.approx(2.5, rel=1e-3)
+        Ensemble.load(tmp_path)
 
 
 def test_predict_command_line(tmp_path, tiny_model, library, capsys):
@@ -358,55 +307,55 @@ def test_predict_stays_inside_the_trained_time_window(tiny_model, library):
     model = copy.copy(tiny_model)
     model.metadata = copy.deepcopy(tiny_model.metadata)
     model.metadata["training_ranges"]["time"] = [TIME_GRID[0], 1e2]
-    out = mlp.predict(_user_csv(library), "LJ", 1.2, 1.0, model=model)
+    out = predict(_user_csv(library), "LJ", 1.2, 1.0, model=model)
     assert out.t.max() <= 1e2 * (1 + 1e-9) and len(out) == int(np.sum(TIME_GRID <= 1e2 * (1 + 1e-9)))
 
 
 def test_diverged_training_is_a_one_line_error(library):
-    d, v = mlp.design(library, [0, 1, 2]), mlp.design(library, [3])
-    cfg = mlp.TrainConfig(hidden=(4,), epochs=2, learning_rate=1e30, patience=None, threads=1)
+    d, v = design(library, [0, 1, 2]), design(library, [3])
+    cfg = TrainConfig(hidden=(4,), epochs=2, learning_rate=1e30, patience=None, threads=1)
     with pytest.raises(SupercooledError, match="training diverged") as info:
-        mlp.train_network(d, v, mlp.Scaler.fit(d.x), config=cfg, progress=False)
+        train_network(d, v, Scaler.fit(d.x), config=cfg, progress=False)
     assert "\n" not in str(info.value) and "validation loss" in str(info.value)
     # without validation states: a NaN feature makes the training loss NaN from the start
     x = d.x.copy()
     x[:, 0] = np.nan
-    bad = mlp.Design(x, d.y, d.mask, d.state)
-    cfg = mlp.TrainConfig(hidden=(4,), epochs=2, patience=None, threads=1)
+    bad = Design(x, d.y, d.mask, d.state)
+    cfg = TrainConfig(hidden=(4,), epochs=2, patience=None, threads=1)
     with pytest.raises(SupercooledError, match="training diverged: the loss was not finite"):
-        mlp.train_network(bad, None, mlp.Scaler.fit(x), config=cfg, progress=False)
+        train_network(bad, None, Scaler.fit(x), config=cfg, progress=False)
 
 
 def test_unknown_learning_rate_schedule_is_an_error(library):
-    d = mlp.design(library, [0, 1])
-    cfg = mlp.TrainConfig(hidden=(4,), epochs=1, lr_schedule="step")
+    d = design(library, [0, 1])
+    cfg = TrainConfig(hidden=(4,), epochs=1, lr_schedule="step")
     with pytest.raises(SupercooledError, match="unknown lr_schedule"):
-        mlp.train_network(d, None, mlp.Scaler.fit(d.x), config=cfg, progress=False)
+        train_network(d, None, Scaler.fit(d.x), config=cfg, progress=False)
 
 
 def test_train_model_keeps_the_config_epochs_unless_told_and_leaves_the_config_alone(library):
-    cfg = mlp.TrainConfig(hidden=(4,), epochs=2, patience=None, threads=1)
-    model, _ = mlp.train_model(library, None, n_members=1, config=cfg, with_mct=False, progress=False)
+    cfg = TrainConfig(hidden=(4,), epochs=2, patience=None, threads=1)
+    model, _ = evaluation.train_model(library, None, n_members=1, config=cfg, with_mct=False, progress=False)
     assert model.metadata["config"]["epochs"] == 2
-    model, _ = mlp.train_model(library, None, n_members=1, config=cfg, epochs=1, with_mct=False,
+    model, _ = evaluation.train_model(library, None, n_members=1, config=cfg, epochs=1, with_mct=False,
                                progress=False)
     assert model.metadata["config"]["epochs"] == 1 and cfg.epochs == 2
 
 
 def test_combine_runs_merges_parallel_splits(tmp_path, library):
-    cfg = mlp.TrainConfig(hidden=(8,), epochs=2, patience=None, threads=1)
+    cfg = TrainConfig(hidden=(8,), epochs=2, patience=None, threads=1)
     for seed in (0, 1):
-        mlp.train_model(library, tmp_path / f"s{seed}", n_members=1, seed=seed, config=cfg,
+        evaluation.train_model(library, tmp_path / f"s{seed}", n_members=1, seed=seed, config=cfg,
                         epochs=2, with_mct=False, progress=False)
-    metrics = mlp.combine_runs(tmp_path / "s0", [tmp_path / "s1"])
+    metrics = evaluation.combine_runs(tmp_path / "s0", [tmp_path / "s1"])
     merged = pd.read_csv(tmp_path / "s0" / "evaluation.csv")
     assert sorted(merged.split_seed.unique()) == [0, 1]
     assert metrics["n_test_states"] == len(merged)
-    assert mlp.Ensemble.load(tmp_path / "s0").metadata["split_seeds"] == [0, 1]
+    assert Ensemble.load(tmp_path / "s0").metadata["split_seeds"] == [0, 1]
     with pytest.raises(SupercooledError, match="another library"):
-        mlp.train_model(library.isel(state=slice(0, 10)), tmp_path / "s2", n_members=1,
+        evaluation.train_model(library.isel(state=slice(0, 10)), tmp_path / "s2", n_members=1,
                         config=cfg, epochs=2, with_mct=False, progress=False)
-        mlp.combine_runs(tmp_path / "s0", [tmp_path / "s2"])
+        evaluation.combine_runs(tmp_path / "s0", [tmp_path / "s2"])
 
 
 def _write_library(ds, folder):
@@ -434,8 +383,38 @@ def test_train_command_line(tmp_path, library, capsys):
     assert main(["train", "--library", str(tmp_path / "lib"), "--out", str(out), "--epochs", "1",
                  "--ensemble", "1", "--threads", "1", "--no-mct"]) == 0
     assert "R^2 (MLP)" in capsys.readouterr().out
-    meta = mlp.Ensemble.load(out).metadata
+    meta = Ensemble.load(out).metadata
     assert meta["n_library_states"] == 12 and meta["config"]["epochs"] == 1
     assert main(["train", "--library", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert main(["train", "--library", str(tmp_path / "lib"), "--out", str(out),
                  "--ensemble", "0"]) == 2
+
+
+def test_library_without_state_names_is_an_error(library):
+    with pytest.raises(SupercooledError, match="no 'label' coordinate"):
+        features.load_states(library.drop_vars("label"))
+
+
+def test_result_rows_find_their_states_by_interaction_density_and_temperature(library):
+    rows = pd.DataFrame({"state": ["an old name", "another", "none"],
+                         "interaction": ["WCA", "lj", "LJ"], "density": [1.4, 1.2, 1.2],
+                         "T": [1.0000004, 0.7, 0.71]})
+    index = evaluation.match_states(library, rows)
+    assert state_labels(library, index[:2]) == ["WCA_rho1.400_T1.0000", "LJ_rho1.200_T0.7000"]
+    assert index[2] == -1
+
+
+def test_shipped_model_reproduces_its_evaluation():
+    """The shipped ensemble loads and scores its own test states as when it was trained."""
+    model_dir, library_dir = data_path("models", "mlp"), data_path("library")
+    if not (model_dir / "metadata.json").exists() or not list(library_dir.glob("*.nc")):
+        pytest.skip("no shipped model or library")
+    ds = features.load_states(library_dir)
+    model = Ensemble.load()
+    table = pd.read_csv(model_dir / "evaluation.csv")
+    table = table[table.split_seed == model.metadata["split_seed"]]
+    index = evaluation.match_states(ds, table)
+    assert (index >= 0).all()
+    rows = pd.DataFrame(evaluation.evaluate(model, ds, index))
+    for column in ("r2_mlp", "r2_mlp_AA", "r2_mlp_BB", "spread", "abs_error"):
+        np.testing.assert_allclose(rows[column], table[column], rtol=1e-6, err_msg=column)

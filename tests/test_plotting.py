@@ -9,13 +9,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from test_mlp import synthetic_library  # noqa: E402
 
 from supercooled import plotting  # noqa: E402
 
 
 @pytest.fixture
-def library():
+def library(synthetic_library):
     ds = synthetic_library(temperatures=(0.5, 1.0, 2.0), densities=(1.2,))
     tau = np.exp(2.0 / ds["temperature"].values)
     return ds.assign(tau_alpha=("state", tau))

@@ -1,20 +1,24 @@
-"""Tests of the transferability selections (supercooled.transfer) on a synthetic library."""
+"""Tests of the transferability selections (supercooled.ml.transfer) on a synthetic library."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_mlp import synthetic_library
 
-from supercooled import mlp, transfer
 from supercooled.errors import SupercooledError
+from supercooled.library import state_labels
+from supercooled.mct_table import reduced_temperature
+from supercooled.ml import evaluation, transfer
+from supercooled.ml.ensemble import Ensemble
+from supercooled.ml.features import Scaler, design, library_hash
+from supercooled.ml.network import TrainConfig, build_network
 
-TINY = mlp.TrainConfig(hidden=(8,), epochs=2, batch_size=256, patience=None, threads=1)
+TINY = TrainConfig(hidden=(8,), epochs=2, batch_size=256, patience=None, threads=1)
 
 
 @pytest.fixture(scope="module")
-def library():
+def library(synthetic_library):
     return synthetic_library(temperatures=(0.5, 0.8, 1.0, 1.5, 2.0), densities=(1.2, 1.4, 1.6))
 
 
@@ -23,7 +27,7 @@ def reduced(library):
     # T_mct = 1.0 for LJ and 0.5 for WCA at every density; 1.6 has no T_mct
     table = pd.DataFrame({"interaction": ["LJ", "LJ", "WCA", "WCA"],
                           "density": [1.2, 1.4, 1.2, 1.4], "T_mct": [1.0, 1.0, 0.5, 0.5]})
-    return mlp.reduced_temperature(library, table)
+    return reduced_temperature(library, table)
 
 
 def test_reduced_temperature_uses_its_own_tmct(library, reduced):
@@ -71,17 +75,17 @@ def test_leave_one_density_out(library):
 def test_temperature_study_never_tests_a_training_state(library, reduced, monkeypatch):
     """Check the ensembles the study really trains: their recorded train and test states."""
     ensembles = []
-    real = mlp.cross_validate
+    real = evaluation.cross_validate
 
     def spy(*args, **kwargs):
         table, ens = real(*args, **kwargs)
         ensembles.extend(ens)
         return table, ens
 
-    monkeypatch.setattr(mlp, "cross_validate", spy)
+    monkeypatch.setattr(transfer, "cross_validate", spy)
     table = transfer.temperature_study(library, reduced, thresholds=(1.2,), n_members=1,
                                        n_splits=2, config=TINY, progress=False)
-    labels = np.array([mlp.state_label(library, i) for i in range(library.sizes["state"])])
+    labels = np.array(state_labels(library))
     warm = set(labels[np.nan_to_num(reduced, nan=0.0) > 1.2])  # independent of the selection
     assert len(ensembles) == 2 and len(warm) >= 10
     held_out = []
@@ -110,9 +114,9 @@ def test_model_study_trains_on_one_and_tests_on_the_other(library, reduced):
 
 
 def test_example_state_skips_an_undefined_r2(library):
-    ens = mlp.Ensemble([mlp.build_network((4,))], mlp.Scaler.fit(mlp.design(library).x), (4,))
+    ens = Ensemble([build_network((4,))], Scaler.fit(design(library).x), (4,))
     ens.metadata["split_seed"] = 0
-    states = [mlp.state_label(library, i) for i in (0, 1, 2)]
+    states = state_labels(library, [0, 1, 2])
     table = pd.DataFrame({"state": states, "train_on": "LJ", "split_seed": 0,
                           "r2_mlp": [np.nan, 0.5, 0.75]})
     example = transfer.example_for_r2(library, table, [("LJ", 0, ens)], 0.8)
@@ -170,6 +174,6 @@ def test_write_studies_writes_the_three_tables(tmp_path, library, reduced):
     assert (tables["density"].density == 1.6).all()
     # every study table records how it was made; the example curves do not
     for name in ("temperature", "model", "density"):
-        assert (tables[name].library_hash == mlp.library_hash(library)).all()
+        assert (tables[name].library_hash == library_hash(library)).all()
         assert (tables[name].epochs == TINY.epochs).all()
     assert "library_hash" not in example.columns

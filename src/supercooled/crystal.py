@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from supercooled.errors import SupercooledError
+from supercooled.trajectory import wrap_positions
 
 NUM_NEIGHBORS = 12
 Q_THRESHOLD = 0.7
@@ -45,8 +46,6 @@ def _system(positions, box_length):
     box = freud.box.Box.cube(box_length)
     # freud wants float32 coordinates inside [-L/2, L/2); accept unwrapped input. Wrapping in
     # float64 and then rounding to float32 can land on +L/2: wrap_positions moves those to -L/2
-    from supercooled.md import wrap_positions
-
     wrapped, _ = wrap_positions(positions, box_length)
     return box, wrapped
 

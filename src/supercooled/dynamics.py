@@ -311,21 +311,51 @@ def tau_alpha(phi, time_grid=TIME_GRID, *, level: float = np.exp(-1.0)) -> float
     return float(np.exp(log_tau))
 
 
-def diffusion_coefficient(msd_values, time_grid=TIME_GRID, *, min_msd: float = 1.0) -> float:
-    """D from the diffusive regime, MSD = 6 D t + c, fitted where MSD >= ``min_msd``.
+#: MSD (sigma_AA^2) beyond which a particle has left its cage and the MSD grows linearly
+DIFFUSIVE_MSD = 1.0
 
-    Once a particle has moved farther than about one diameter (MSD >= 1 sigma_AA^2 by
-    default) it has left its cage and the MSD grows linearly; the straight-line fit in t
-    over those (log-spaced) grid points gives slope 6 D. The intercept c absorbs the
-    ballistic and plateau history. NaN with fewer than three such points.
+
+@dataclass(frozen=True)
+class DiffusionFit:
+    """D from MSD = 6 D t + c over ``window`` (t_start, t_end) in tau; ``exponent`` is the
+    slope of ln MSD against ln t over that window (1 in the diffusive regime) and
+    ``diffusive`` says whether the window lies where MSD >= :data:`DIFFUSIVE_MSD`."""
+
+    D: float
+    window: tuple[float, float]
+    exponent: float
+    diffusive: bool
+
+
+def diffusion_fit(msd_values, time_grid=TIME_GRID, *, min_msd: float = DIFFUSIVE_MSD
+                  ) -> DiffusionFit:
+    """The diffusion coefficient from the long-time end of one species' MSD.
+
+    Once a particle has moved farther than about one diameter (MSD >= ``min_msd``, 1 sigma_AA^2
+    by default) it has left its cage and the MSD grows linearly; a straight line
+    MSD = 6 D t + c through those grid points gives D (the intercept c absorbs the ballistic
+    and plateau history). A run too short for three such points (the MSD of dense states
+    reaches 1.2-1.5 sigma_AA^2 at the end of a 20 tau_alpha run, covered by one or two
+    log-spaced points) is fitted over its last three sampled points instead, with
+    ``diffusive=False``: an estimate whose window and exponent say how far it is from the
+    diffusive regime, never a silent NaN. NaN only with fewer than three sampled points.
     """
     msd_values = np.asarray(msd_values, dtype=float)
     time_grid = np.asarray(time_grid, dtype=float)
-    use = np.isfinite(msd_values) & (msd_values >= min_msd)
-    if np.count_nonzero(use) < 3:
-        return float("nan")
+    ok = np.flatnonzero(np.isfinite(msd_values) & (msd_values > 0))
+    if ok.size < 3:
+        return DiffusionFit(float("nan"), (float("nan"), float("nan")), float("nan"), False)
+    beyond = ok[msd_values[ok] >= min_msd]
+    use = beyond if beyond.size >= 3 else ok[-3:]
     slope, _ = np.polyfit(time_grid[use], msd_values[use], 1)
-    return float(slope / 6.0)
+    exponent = np.polyfit(np.log(time_grid[use]), np.log(msd_values[use]), 1)[0]
+    return DiffusionFit(float(slope / 6.0), (float(time_grid[use[0]]), float(time_grid[use[-1]])),
+                        float(exponent), bool(beyond.size >= 3))
+
+
+def diffusion_coefficient(msd_values, time_grid=TIME_GRID) -> float:
+    """D of :func:`diffusion_fit` (sigma_AA^2 / tau)."""
+    return diffusion_fit(msd_values, time_grid).D
 
 
 def density_scaling_collapse(density, temperature, tau, gamma: float):

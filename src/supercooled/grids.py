@@ -1,6 +1,6 @@
 """The fixed wave-number and time grids that every stored quantity and MCT use.
 
-k grid (design.md): N_k = 100 points k_i = (i - 1/2) dk, i = 1 ... 100, dk = 0.4 sigma_AA^-1,
+k grid (the conventions page, book/conventions.md): N_k = 100 points k_i = (i - 1/2) dk, i = 1 ... 100, dk = 0.4 sigma_AA^-1,
 i.e. 0.2 ... 39.8. It is the midpoint grid on which the Bengtzelius-style MCT integrals are
 exact sums, and the grid of the MLP's 300 structure features.
 

@@ -1,6 +1,7 @@
 """The state-point library: one netCDF file per state, loaded as one xarray Dataset.
 
-Schema of one state file (design.md; names are part of the interface):
+Schema of one state file (the conventions page, book/conventions.md; names are part of the
+interface):
 
     k (k)                      the 100-point K_GRID, sigma_AA^-1
     time (time)                the log-spaced TIME_GRID, tau
@@ -35,7 +36,8 @@ import xarray as xr
 
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
-from supercooled.systems import INTERACTIONS, PAIRS, SPECIES
+from supercooled.paths import LIBRARY_VARIABLE, library_path
+from supercooled.systems import INTERACTIONS, PAIRS, SPECIES, normalize_interaction
 
 REQUIRED_VARIABLES = {
     "S": ("pair", "k"),
@@ -51,7 +53,7 @@ REQUIRED_ATTRIBUTES = (
 )
 #: Attributes that become coordinates along ``state`` in :func:`load_library`.
 STATE_COORDINATES = REQUIRED_ATTRIBUTES
-ENVIRONMENT_VARIABLE = "SUPERCOOLED_LIBRARY"
+ENVIRONMENT_VARIABLE = LIBRARY_VARIABLE
 
 
 def _engine() -> str:
@@ -95,23 +97,9 @@ def state_filename(interaction: str, density: float, temperature_target: float,
 
 
 def default_library_path() -> Path:
-    """The repository's ``data/library``.
-
-    Order: the ``SUPERCOOLED_LIBRARY`` environment variable; the checkout holding this package
-    (editable install: ``src/supercooled`` -> repo root); the first folder above the current
-    directory that holds ``_toc.yml`` or ``pyproject.toml`` (a notebook runs in notebooks/).
-    The folder need not exist yet.
-    """
-    if os.environ.get(ENVIRONMENT_VARIABLE):
-        return Path(os.environ[ENVIRONMENT_VARIABLE]).expanduser()
-    package_root = Path(__file__).resolve().parents[2]
-    if (package_root / "pyproject.toml").is_file() and (package_root / "src").is_dir():
-        return package_root / "data" / "library"
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").is_file() or (folder / "pyproject.toml").is_file():
-            return folder / "data" / "library"
-    return here / "data" / "library"
+    """The library folder: :func:`supercooled.paths.library_path` (``$SUPERCOOLED_LIBRARY``
+    or the repository's ``data/library``)."""
+    return library_path()
 
 
 def validate_state(ds: xr.Dataset, name: str = "state") -> None:
@@ -169,11 +157,20 @@ def write_state(ds: xr.Dataset, path) -> Path:
     os.close(handle)
     try:
         ds.to_netcdf(temporary, engine=engine)
+        # mkstemp makes the file private (0600); a library is shared, so give it the mode
+        # any new file of this user gets (0666 less the umask)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; restore at once
+    os.umask(mask)
+    return mask
 
 
 def read_state(path) -> xr.Dataset:
@@ -293,17 +290,95 @@ def select(ds: xr.Dataset, interaction=None, density=None, temperature=None, **c
     return ds.isel(state=np.flatnonzero(mask))
 
 
-def split_states(ds: xr.Dataset, test_fraction: float = 0.1, seed: int = 0):
-    """Split whole states (never time points) into (train, test) with a seeded permutation.
+#: In :func:`select_state`, states whose differences from the requested T agree to within
+#: this fraction of T are at "the same" temperature (as are states with the same target T).
+SAME_TEMPERATURE_RTOL = 1e-3
 
-    The test set holds round(test_fraction * n) states, at least one and leaving at least one
-    for training.
+
+def select_state(library, interaction: str, density: float, temperature: float, *,
+                 rtol: float = 0.02):
+    """The library state of this interaction and density whose temperature is nearest T.
+
+    T is compared with both the campaign's target temperature and the measured one (the
+    smaller difference counts). The nearest state within ``rtol`` (relative) of T wins; an
+    equilibrated state wins over an aged one only at the same temperature: the same target
+    temperature as the nearest state, or a difference from T within
+    :data:`SAME_TEMPERATURE_RTOL` of T of the nearest one. An aged glass nearer to T than
+    every equilibrated state is chosen. Raises a one-line error when none lies within
+    ``rtol``, listing what exists.
     """
-    n = ds.sizes.get("state", 0)
-    if n < 2:
-        raise SupercooledError(f"need at least 2 states to split into train and test, got {n}")
+    interaction = normalize_interaction(interaction)
+    if library.sizes.get("state", 0) == 0:
+        raise SupercooledError("the library is empty: run a campaign first")
+    inter = np.char.upper(np.asarray(library["interaction"]).astype(str))
+    dens = np.asarray(library["density"], dtype=float)
+    temps = np.asarray(library["temperature"], dtype=float)
+    target = np.asarray(library["temperature_target"], dtype=float) \
+        if "temperature_target" in library.coords else temps
+    equil = np.asarray(library["equilibrated"], dtype=float) if "equilibrated" in library.coords \
+        else np.ones(temps.size)
+    same = (inter == interaction) & np.isclose(dens, density, rtol=1e-3)
+    if not same.any():
+        raise SupercooledError(f"the library has no {interaction} state at density {density}")
+    # distance in T of every state of this series (infinite for the other series)
+    distance = np.where(same, np.minimum(np.abs(temps - temperature),
+                                         np.abs(target - temperature)), np.inf)
+    close = np.flatnonzero(distance <= rtol * temperature)
+    if close.size == 0:
+        have = ", ".join(f"{t:.4g}" for t in np.sort(target[same]))
+        raise SupercooledError(f"no {interaction} state at rho = {density} near T = {temperature} "
+                               f"(temperatures there: {have})")
+    nearest = close[np.argmin(distance[close])]
+    tied = close[(distance[close] <= distance[nearest] + SAME_TEMPERATURE_RTOL * temperature)
+                 | np.isclose(target[close], target[nearest], rtol=1e-9, atol=0.0)]
+    # among the states at the nearest temperature: equilibrated first, then the nearer
+    order = np.lexsort((distance[tied], -equil[tied]))
+    return library.isel(state=int(tied[order[0]]))
+
+
+def split_indices(n_states: int, test_fraction: float = 0.1, seed: int = 0,
+                  candidates=None) -> tuple[np.ndarray, np.ndarray]:
+    """The one train/test split of the project: whole states, never time points.
+
+    A seeded permutation of the state indices (of ``candidates`` if given, a subset); the test
+    set holds round(test_fraction * n) of them, at least one and leaving at least one for
+    training. Returns sorted (train, test) index arrays.
+    """
+    pool = np.arange(n_states) if candidates is None else np.asarray(candidates, int)
+    if len(pool) < 2:
+        raise SupercooledError(f"need at least 2 states to split into train and test, got {len(pool)}")
     if not 0.0 < test_fraction < 1.0:
         raise SupercooledError(f"test_fraction must lie between 0 and 1, got {test_fraction}")
-    n_test = min(n - 1, max(1, round(test_fraction * n)))
-    order = np.random.default_rng(seed).permutation(n)
-    return ds.isel(state=np.sort(order[n_test:])), ds.isel(state=np.sort(order[:n_test]))
+    order = np.random.default_rng(seed).permutation(pool)
+    n_test = min(len(pool) - 1, max(1, int(round(test_fraction * len(pool)))))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def split_states(ds: xr.Dataset, test_fraction: float = 0.1, seed: int = 0):
+    """(train, test) Datasets of the states of :func:`split_indices`."""
+    train, test = split_indices(ds.sizes.get("state", 0), test_fraction, seed)
+    return ds.isel(state=train), ds.isel(state=test)
+
+
+def structure_matrix(state: xr.Dataset) -> np.ndarray:
+    """(N_k, 2, 2) matrix S_ab(k) of one state (``ds.isel(state=i)`` or a state file), in the
+    normalisation of the conventions page (by the total N: S_aa -> x_a)."""
+    s = state["S"].transpose("pair", "k").sel(pair=["AA", "AB", "BB"]).values
+    out = np.empty((s.shape[1], 2, 2))
+    out[:, 0, 0], out[:, 1, 1] = s[0], s[2]
+    out[:, 0, 1] = out[:, 1, 0] = s[1]
+    return out
+
+
+def structure_at_peak(state: xr.Dataset) -> np.ndarray:
+    """(S_AA, S_AB, S_BB) at the state's k_p, linearly interpolated on its k grid."""
+    k = np.asarray(state["k"].values, float)
+    k_p = float(state["k_p"].values)
+    return np.array([np.interp(k_p, k, state["S"].sel(pair=pair).values) for pair in PAIRS])
+
+
+def state_labels(ds: xr.Dataset, states=None) -> list[str]:
+    """The ``label`` coordinate (file stem: interaction, density, *target* temperature, and
+    ``_aged``) of the given state indices (all by default): the one name of a state."""
+    labels = [str(v) for v in np.atleast_1d(ds["label"].values)]
+    return labels if states is None else [labels[int(i)] for i in np.atleast_1d(states)]

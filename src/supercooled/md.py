@@ -13,34 +13,24 @@
 
 Run directory ``out_dir/``:
 
-- ``trajectory.gsd``: production frames in HOOMD-blue's GSD schema (see :func:`gsd_frame`);
+- ``trajectory.gsd``: production frames in HOOMD-blue's GSD schema on the log-periodic
+  schedule of :mod:`supercooled.trajectory` (``block_time=None``: B = max(production / 20,
+  100 steps));
 - ``thermo.csv``: columns step, time, temperature, potential_energy, kinetic_energy,
   total_energy, pressure, phase; energies per particle; ``step``/``time`` count from the
   start of production (negative during equilibration), ``phase`` is ``equilibration`` or
   ``production``; 100 rows over the equilibration, and in production one row at every frame
   plus 20 evenly spaced rows per block;
 - ``run.json``: every setting and result (:class:`RunResult`), written when the run is done;
-- while running: ``checkpoint_<step>.restart`` (engine state) and ``checkpoint.json`` (which
-  restart file is current, where the run is and how many frames and log rows belong to that
-  state; replacing it atomically commits a checkpoint, so a run killed at any moment resumes).
-
-Log-periodic frame schedule (what makes phi_s(k, t) cheap from t = dt to t = t_prod):
-production is cut into ``n_blocks`` blocks of B steps. Inside each block frames are written
-at block_start + s for s in {0} U unique(round(logspace(0, log10 B, 8 per decade))), s < B,
-and one last frame at the end of production (itself a block start). Every block start is
-a time origin: lags s*dt inside a block are averaged over the n_blocks origins, and lags
-that are multiples of B over all pairs of block starts. The frame count is
-n_blocks * len(offsets) + 1 instead of t_prod / dt. ``run.json`` stores
-{"block_length_steps": B, "frame_offsets_steps": [...], "n_blocks": n}. With
-``block_time=None``, B = max(production / 20, 100 steps) (>= ~20 origins). Either way the
-production is rounded up to a whole number of blocks, never shortened.
+- while running: ``checkpoint_<step>.restart`` and ``checkpoint.json`` (see
+  :mod:`supercooled.run_files`; a run killed at any moment resumes from the last one).
 
 Checkpoints: the engine state is written at the end of equilibration chunks and at block
 starts in production, at most every :data:`CHECKPOINT_WALL_SECONDS` of wall time (serial
-runs; at every such point with MPI, whose ranks must agree without a shared clock). With ``resume=True``, a
-directory holding a finished ``run.json`` with the same settings is returned as is, and one
-holding a checkpoint continues from it (the GSD file and the log are cut back to the
-checkpoint first).
+runs; at every such point with MPI, whose ranks must agree without a shared clock). With
+``resume=True``, a directory holding a finished ``run.json`` with the same settings is
+returned as is, and one holding a checkpoint continues from it (the GSD file and the log are
+cut back to the checkpoint first).
 """
 
 from __future__ import annotations
@@ -50,35 +40,21 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from supercooled import __version__
+from supercooled import __version__, run_files, trajectory
+from supercooled.crystal import is_crystallized, solid_fraction
 from supercooled.engines import ENGINES, Engine, make_engine
 from supercooled.errors import SupercooledError
-from supercooled.systems import SPECIES, StatePoint
+from supercooled.systems import StatePoint
 from supercooled.timestep import reduced_timestep
 
-TRAJECTORY = "trajectory.gsd"
-THERMO = "thermo.csv"
-RUN_JSON = "run.json"
-#: engine state files are named by step; checkpoint.json names the current one, so that
-#: rewriting checkpoint.json (atomically) is the single moment a checkpoint is committed
-CHECKPOINT_RESTART = "checkpoint_{step}.restart"
-CHECKPOINT_JSON = "checkpoint.json"
-THERMO_COLUMNS = ("step", "time", "temperature", "potential_energy", "kinetic_energy",
-                  "total_energy", "pressure", "phase")
-
-FRAMES_PER_DECADE = 8
-DEFAULT_N_BLOCKS = 20
-MIN_BLOCK_STEPS = 100
-#: evenly spaced thermodynamic log rows per block in production (on top of one row at every
-#: frame), and rows in the whole equilibration. Many production rows because the drift fit
-#: must average out the O(1e-4) relative fluctuations of E that velocity Verlet causes
-THERMO_ROWS_PER_BLOCK = 20
+#: thermodynamic log rows in the whole equilibration
 EQUILIBRATION_THERMO_ROWS = 100
 #: Nose-Hoover damping time in units of the time step (LAMMPS' recommended ~100 dt)
 THERMOSTAT_DAMPING_STEPS = 100
@@ -87,72 +63,12 @@ CHECKPOINT_WALL_SECONDS = 300.0
 #: block-start frames at the end of production that the crystallisation check examines
 CRYSTAL_CHECK_FRAMES = 3
 
+
 def default_timestep(state: StatePoint) -> float:
     """The time step of a run that does not set one: the reduced (isomorph) rule
     dt = min(DT_REDUCED rho^(-1/3) (m/T)^(1/2), DT_MAX) of :mod:`supercooled.timestep`,
     chosen there from a measured drift study."""
     return reduced_timestep(state)
-
-
-def block_offsets(block_steps: int, frames_per_decade: int = FRAMES_PER_DECADE) -> np.ndarray:
-    """Frame offsets inside one block: {0} U unique(round(logspace(0, log10 B, 8/decade))) < B."""
-    block_steps = int(block_steps)
-    decades = math.log10(block_steps)
-    points = max(1, int(math.ceil(decades * frames_per_decade)) + 1)
-    s = np.unique(np.round(np.logspace(0.0, decades, points)).astype(np.int64))
-    return np.concatenate([[0], s[(s > 0) & (s < block_steps)]]).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """The log-periodic production schedule (see the module docstring)."""
-
-    block_length_steps: int
-    n_blocks: int
-    frame_offsets_steps: tuple[int, ...]
-
-    @property
-    def production_steps(self) -> int:
-        return self.block_length_steps * self.n_blocks
-
-    @property
-    def thermo_interval(self) -> int:
-        return max(1, self.block_length_steps // THERMO_ROWS_PER_BLOCK)
-
-    def frame_steps(self) -> np.ndarray:
-        """Steps (from the start of production) of every frame, ascending."""
-        starts = np.arange(self.n_blocks, dtype=np.int64) * self.block_length_steps
-        steps = (starts[:, None] + np.asarray(self.frame_offsets_steps)[None, :]).ravel()
-        return np.append(steps, self.production_steps)
-
-    def thermo_steps(self) -> np.ndarray:
-        """Steps of the production log: every frame (the engine stops there anyway, and an
-        energy at each stored configuration is useful) plus every ``thermo_interval``."""
-        steps = np.arange(0, self.production_steps + 1, self.thermo_interval, dtype=np.int64)
-        return np.union1d(steps, self.frame_steps())
-
-    def to_dict(self) -> dict:
-        return {"block_length_steps": self.block_length_steps,
-                "frame_offsets_steps": [int(s) for s in self.frame_offsets_steps],
-                "n_blocks": self.n_blocks}
-
-
-def make_schedule(production_steps: int, block_steps: int | None = None) -> Schedule:
-    """Blocks of B steps covering ``production_steps`` (rounded up to whole blocks).
-
-    B defaults to max(ceil(production / 20), 100), or the whole production if shorter. With a
-    given B the production is likewise rounded up (never shortened): ceil(production / B) blocks.
-    """
-    if block_steps is None:
-        block = max(MIN_BLOCK_STEPS, math.ceil(production_steps / DEFAULT_N_BLOCKS))
-        block = min(block, production_steps)
-        n_blocks = math.ceil(production_steps / block)
-    else:
-        block = int(block_steps)
-        if block < 1:
-            raise SupercooledError(f"block length must be at least one step, got {block_steps!r}")
-        n_blocks = max(1, -(-int(production_steps) // block))  # ceil, in exact integers
-    return Schedule(block, n_blocks, tuple(int(s) for s in block_offsets(block)))
 
 
 @dataclass
@@ -194,15 +110,15 @@ class RunResult:
 
     @property
     def trajectory(self) -> Path:
-        return self.run_dir / TRAJECTORY
+        return self.run_dir / trajectory.TRAJECTORY_NAME
 
     @property
     def thermo(self) -> Path:
-        return self.run_dir / THERMO
+        return self.run_dir / run_files.THERMO
 
     @property
     def run_json(self) -> Path:
-        return self.run_dir / RUN_JSON
+        return self.run_dir / run_files.RUN_JSON
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -213,9 +129,9 @@ class RunResult:
     @classmethod
     def from_run_dir(cls, run_dir) -> RunResult:
         """Load the ``run.json`` of a finished run directory."""
-        path = Path(run_dir) / RUN_JSON
+        path = Path(run_dir) / run_files.RUN_JSON
         if not path.is_file():
-            raise SupercooledError(f"{run_dir} holds no finished run ({RUN_JSON} is missing)")
+            raise SupercooledError(f"{run_dir} holds no finished run ({path.name} is missing)")
         data = json.loads(path.read_text())
         names = {f.name for f in cls.__dataclass_fields__.values()} - {"run_dir", "state"}
         kwargs = {k: v for k, v in data.items() if k in names}
@@ -231,7 +147,7 @@ class _Plan:
     seed: int
     engine: str
     equilibration_steps: int
-    schedule: Schedule
+    schedule: trajectory.Schedule
     threads: int
     requested: dict
 
@@ -288,106 +204,7 @@ def _plan(state, equilibration_time, production_time, dt, seed, engine, block_ti
                 f"block_time {block_time} must lie between dt = {dt} and production_time {t_prod}")
     requested = {"equilibration_time": t_eq, "production_time": t_prod, "block_time": block_time}
     return _Plan(state, float(dt), int(seed), engine, round(t_eq / dt),
-                 make_schedule(n_prod, block_steps), int(threads), requested)
-
-
-def wrap_positions(unwrapped: np.ndarray, box_length: float) -> tuple[np.ndarray, np.ndarray]:
-    """(position, image) with position in [-L/2, L/2) as float32 and unwrapped = position + image L.
-
-    The wrap is done after rounding to float32, so a coordinate that rounds onto +L/2 is
-    moved to -L/2 with its image flag incremented.
-    """
-    image = np.floor(unwrapped / box_length + 0.5)
-    position = (unwrapped - image * box_length).astype(np.float32)
-    half = np.float32(box_length / 2.0)
-    over = position >= half
-    position[over] -= np.float32(box_length)
-    image[over] += 1
-    under = position < -half
-    position[under] += np.float32(box_length)
-    image[under] -= 1
-    return position, image.astype(np.int32)
-
-
-def gsd_frame(state: StatePoint, step: int, unwrapped: np.ndarray, dt: float):
-    """One ``gsd.hoomd.Frame``: step from the start of production, box [L, L, L, 0, 0, 0],
-    types ["A", "B"], typeid (A first), wrapped float32 positions, int32 image flags, and
-    ``log["supercooled/dt"] = [dt]``."""
-    import gsd.hoomd
-
-    frame = gsd.hoomd.Frame()
-    frame.configuration.step = int(step)
-    length = state.box_length
-    frame.configuration.box = [length, length, length, 0.0, 0.0, 0.0]
-    frame.particles.N = state.n_particles
-    frame.particles.types = list(SPECIES)
-    frame.particles.typeid = np.repeat(np.arange(2, dtype=np.uint32), [state.n_a, state.n_b])
-    frame.particles.position, frame.particles.image = wrap_positions(unwrapped, length)
-    frame.log["supercooled/dt"] = np.array([dt], dtype=np.float64)
-    return frame
-
-
-def unwrapped_positions(frame) -> np.ndarray:
-    """Unwrapped positions (float64) of a GSD frame: position + image * L."""
-    box = np.asarray(frame.configuration.box[:3], dtype=np.float64)
-    return frame.particles.position.astype(np.float64) + frame.particles.image * box
-
-
-# -- files ------------------------------------------------------------------------------
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _cut_trajectory(path: Path, n_frames: int) -> None:
-    """Keep the first ``n_frames`` frames of a GSD file (rewrite, then rename)."""
-    import gsd.hoomd
-
-    if not path.exists():
-        return
-    with gsd.hoomd.open(path, "r") as old:
-        if len(old) == n_frames:
-            return
-        frames = [old[i] for i in range(min(n_frames, len(old)))]
-    tmp = path.with_suffix(".gsd.tmp")
-    with gsd.hoomd.open(tmp, "w") as new:
-        for frame in frames:
-            new.append(frame)
-    os.replace(tmp, path)
-
-
-def _read_thermo(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _cut_thermo(path: Path, n_rows: int) -> None:
-    rows = _read_thermo(path)[:n_rows]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, THERMO_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _clear(run_dir: Path) -> None:
-    for name in (TRAJECTORY, THERMO, RUN_JSON, CHECKPOINT_JSON):
-        (run_dir / name).unlink(missing_ok=True)
-    _remove_restarts(run_dir)
-
-
-def _remove_restarts(run_dir: Path, keep: str | None = None) -> None:
-    """Delete the engine state files of checkpoints other than ``keep``."""
-    for path in run_dir.glob("checkpoint_*.restart*"):
-        if keep is None or not path.name.startswith(keep):
-            path.unlink(missing_ok=True)
-
-
-def _checkpoint_hook(run_dir: Path, checkpoint: dict) -> None:
-    """Called after every checkpoint (a seam for tests that interrupt a run)."""
+                 trajectory.make_schedule(n_prod, block_steps), int(threads), requested)
 
 
 def energy_drift(time_values: np.ndarray, total_energy: np.ndarray, *,
@@ -432,13 +249,19 @@ class _Clock:
         self._since = None
 
 
+#: ``on_checkpoint(run_dir, checkpoint)``: called after every committed checkpoint
+CheckpointCallback = Callable[[Path, dict], None]
+
+
 class _Run:
     """Drives one engine through the protocol and writes the run directory."""
 
-    def __init__(self, engine: Engine, plan: _Plan, run_dir: Path, progress: bool):
+    def __init__(self, engine: Engine, plan: _Plan, run_dir: Path, progress: bool,
+                 on_checkpoint: CheckpointCallback | None = None):
         self.engine = engine
         self.plan = plan
         self.dir = run_dir
+        self.on_checkpoint = on_checkpoint
         self.progress = progress and engine.rank == 0
         self.root = engine.rank == 0
         self.n_eq = plan.equilibration_steps
@@ -447,9 +270,11 @@ class _Run:
         self.n_rows = 0
         self.elapsed = 0.0  # wall time of earlier segments (resumed runs)
         self.production_clock = _Clock()
-        self.last_checkpoint = time.monotonic()
+        self.t0 = time.monotonic()  # reset when the run starts
+        self.last_checkpoint = self.t0
         self.thermo_file = None
-        self.trajectory = None
+        self.thermo_writer = None
+        self.gsd_file = None
         self.block_frames: list[np.ndarray] = []
         # (time, temperature, total energy) of the production log, kept in memory so that
         # every MPI rank computes the same results without reading files rank 0 writes
@@ -457,17 +282,17 @@ class _Run:
 
     # -- starting ----------------------------------------------------------------------
     def start(self, resume: bool) -> None:
-        checkpoint = self._load_checkpoint() if resume else None
+        checkpoint = run_files.load_checkpoint(self.dir, self.plan.settings) if resume else None
         if checkpoint is None:
             if self.root:
-                _clear(self.dir)
+                run_files.clear(self.dir)
             state = self.plan.state
             rng = np.random.default_rng(self.plan.seed)
             positions = rng.uniform(0.0, state.box_length, size=(state.n_particles, 3))
             self.engine.create(positions, int(rng.integers(1, 2**30)))
             if self.root:
-                with open(self.dir / THERMO, "w", newline="") as handle:
-                    csv.writer(handle).writerow(THERMO_COLUMNS)
+                with open(self.dir / run_files.THERMO, "w", newline="") as handle:
+                    csv.writer(handle).writerow(run_files.THERMO_COLUMNS)
         else:
             self.engine.restore(os.fspath(self.dir / checkpoint["restart"]))
             self.n_frames = checkpoint["n_frames"]
@@ -475,29 +300,16 @@ class _Run:
             self.elapsed = checkpoint["wall_time"]
             self.production_clock = _Clock(checkpoint["production_wall_time"],
                                            checkpoint.get("production_cpu_time", 0.0))
-            rows = _read_thermo(self.dir / THERMO)[:self.n_rows]
+            rows = run_files.read_thermo(self.dir / run_files.THERMO)[:self.n_rows]
             self.production_rows = [(float(r["time"]), float(r["temperature"]),
                                      float(r["total_energy"]))
                                     for r in rows if r["phase"] == "production"]
             if self.root:
-                _cut_thermo(self.dir / THERMO, self.n_rows)
-                _cut_trajectory(self.dir / TRAJECTORY, self.n_frames)
+                run_files.cut_thermo(self.dir / run_files.THERMO, self.n_rows)
+                trajectory.cut_trajectory(self.dir / trajectory.TRAJECTORY_NAME, self.n_frames)
         if self.root:
-            self.thermo_file = open(self.dir / THERMO, "a", newline="")  # noqa: SIM115
+            self.thermo_file = open(self.dir / run_files.THERMO, "a", newline="")  # noqa: SIM115
             self.thermo_writer = csv.writer(self.thermo_file)
-
-    def _load_checkpoint(self) -> dict | None:
-        path = self.dir / CHECKPOINT_JSON
-        if not path.is_file():
-            return None
-        checkpoint = json.loads(path.read_text())
-        if not (self.dir / checkpoint.get("restart", "")).is_file():
-            return None
-        if checkpoint.get("settings") != json.loads(json.dumps(self.plan.settings)):
-            raise SupercooledError(
-                f"{self.dir} holds a checkpoint of a run with other settings; "
-                "choose another directory or pass resume=False (--no-resume) to overwrite it")
-        return checkpoint
 
     # -- recording ---------------------------------------------------------------------
     def _row(self, step: int, phase: str) -> None:
@@ -509,7 +321,7 @@ class _Run:
         if self.root:
             self.thermo_writer.writerow(
                 [step, repr(step * self.plan.dt)]
-                + [f"{values[c]:.12g}" for c in THERMO_COLUMNS[2:7]] + [phase])
+                + [f"{values[c]:.12g}" for c in run_files.THERMO_COLUMNS[2:7]] + [phase])
 
     def _frame(self, step: int) -> None:
         unwrapped = self.engine.unwrapped_positions()
@@ -517,7 +329,8 @@ class _Run:
             self.block_frames = [*self.block_frames[-(CRYSTAL_CHECK_FRAMES - 1):], unwrapped]
         self.n_frames += 1
         if self.root:
-            self.trajectory.append(gsd_frame(self.plan.state, step, unwrapped, self.plan.dt))
+            frame = trajectory.gsd_frame(self.plan.state, step, unwrapped, self.plan.dt)
+            self.gsd_file.append(frame)
 
     def _checkpoint(self, phase: str, *, force: bool = False) -> None:
         due = time.monotonic() - self.last_checkpoint >= CHECKPOINT_WALL_SECONDS
@@ -525,9 +338,9 @@ class _Run:
             return
         if self.root:
             self.thermo_file.flush()
-            if self.trajectory is not None:
-                self.trajectory.flush()
-        restart = CHECKPOINT_RESTART.format(step=self.engine.step)
+            if self.gsd_file is not None:
+                self.gsd_file.flush()
+        restart = run_files.CHECKPOINT_RESTART.format(step=self.engine.step)
         self.engine.checkpoint(os.fspath(self.dir / restart))
         now = time.monotonic()
         production_wall, production_cpu = self.production_clock.read()
@@ -537,10 +350,11 @@ class _Run:
                       "production_wall_time": production_wall,
                       "production_cpu_time": production_cpu, "settings": self.plan.settings}
         if self.root:
-            _write_json_atomic(self.dir / CHECKPOINT_JSON, checkpoint)
-            _remove_restarts(self.dir, keep=restart)
+            run_files.write_json_atomic(self.dir / run_files.CHECKPOINT_JSON, checkpoint)
+            run_files.remove_restarts(self.dir, keep=restart)
         self.last_checkpoint = now
-        _checkpoint_hook(self.dir, checkpoint)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.dir, checkpoint)
 
     # -- phases ------------------------------------------------------------------------
     def equilibrate(self) -> None:
@@ -571,8 +385,8 @@ class _Run:
         engine, sched, n_eq = self.engine, self.schedule, self.n_eq
         engine.use_nve()
         if self.root:
-            path = self.dir / TRAJECTORY
-            self.trajectory = gsd.hoomd.open(path, "a" if path.exists() else "w")
+            path = self.dir / trajectory.TRAJECTORY_NAME
+            self.gsd_file = gsd.hoomd.open(path, "a" if path.exists() else "w")
         frames, rows = sched.frame_steps(), sched.thermo_steps()
         self.production_clock.start()
         if engine.step == n_eq and self.n_frames == 0:
@@ -606,13 +420,11 @@ class _Run:
         finally:
             if self.thermo_file is not None:
                 self.thermo_file.close()
-            if self.trajectory is not None:
-                self.trajectory.close()
+            if self.gsd_file is not None:
+                self.gsd_file.close()
         return self.finish()
 
     def finish(self) -> RunResult:
-        from supercooled.crystal import is_crystallized, solid_fraction
-
         plan, sched = self.plan, self.schedule
         times, temperatures, energy = np.array(self.production_rows).T
         temperature = float(np.mean(temperatures))
@@ -641,9 +453,9 @@ class _Run:
             data["settings"] = plan.settings
             data["threads"] = plan.threads
             data["mpi_ranks"] = self.engine.n_ranks
-            _write_json_atomic(self.dir / RUN_JSON, data)
-            (self.dir / CHECKPOINT_JSON).unlink(missing_ok=True)
-            _remove_restarts(self.dir)
+            run_files.write_json_atomic(self.dir / run_files.RUN_JSON, data)
+            (self.dir / run_files.CHECKPOINT_JSON).unlink(missing_ok=True)
+            run_files.remove_restarts(self.dir)
         return result
 
     def _last_block_frames(self) -> list[np.ndarray]:
@@ -652,20 +464,15 @@ class _Run:
         Other MPI ranks than 0 use what they have in memory (at least the final frame)."""
         if len(self.block_frames) >= CRYSTAL_CHECK_FRAMES or not self.root:
             return self.block_frames
-        import gsd.hoomd
-
-        block = self.schedule.block_length_steps
-        with gsd.hoomd.open(self.dir / TRAJECTORY, "r") as trajectory:
-            picked = [f for f in trajectory if f.configuration.step % block == 0]
-            return [unwrapped_positions(f) for f in picked[-CRYSTAL_CHECK_FRAMES:]]
+        return trajectory.block_start_positions(self.dir / trajectory.TRAJECTORY_NAME,
+                                     self.schedule.block_length_steps, CRYSTAL_CHECK_FRAMES)
 
 
 def _finished(run_dir: Path, plan: _Plan) -> RunResult | None:
-    path = run_dir / RUN_JSON
+    path = run_dir / run_files.RUN_JSON
     if not path.is_file():
         return None
-    data = json.loads(path.read_text())
-    if data.get("settings") != json.loads(json.dumps(plan.settings)):
+    if not run_files.same_settings(json.loads(path.read_text()), plan.settings):
         raise SupercooledError(
             f"{run_dir} holds a finished run with other settings; choose another directory "
             "or pass resume=False (--no-resume) to overwrite it")
@@ -675,17 +482,21 @@ def _finished(run_dir: Path, plan: _Plan) -> RunResult | None:
 def simulate(state: StatePoint, out_dir, *, equilibration_time: float, production_time: float,
              dt: float | None = None, seed: int = 0, engine: str = "lammps",
              block_time: float | None = None, threads: int = 1, resume: bool = True,
-             progress: bool = True) -> RunResult:
+             progress: bool = True,
+             on_checkpoint: CheckpointCallback | None = None) -> RunResult:
     """Equilibrate ``state`` with a thermostat, produce in NVE, write ``out_dir``.
 
     See the module docstring for the protocol, the files and the log-periodic schedule.
     ``dt`` defaults to :func:`default_timestep`; ``block_time`` (LJ time units) is the length
     of one block of the schedule; ``threads > 1`` uses the engine's OpenMP styles; with
     ``resume=True`` a finished directory is returned and a checkpoint continued, with
-    ``resume=False`` the directory's run files are overwritten. Returns a :class:`RunResult`.
-    Bad input raises :class:`~supercooled.errors.SupercooledError`. If the run fails before
-    writing anything (e.g. the set-up's energy minimisation), the folders this call created
-    are removed again; an existing directory, or one holding files, is left as it is.
+    ``resume=False`` the directory's run files are overwritten. ``on_checkpoint(run_dir,
+    checkpoint)``, if given, is called after every committed checkpoint with the record that
+    ``checkpoint.json`` now holds (to follow a long run, or to interrupt it at a known point).
+    Returns a :class:`RunResult`. Bad input raises
+    :class:`~supercooled.errors.SupercooledError`. If the run fails before writing anything
+    (e.g. the set-up's energy minimisation), the folders this call created are removed again;
+    an existing directory, or one holding files, is left as it is.
     """
     plan = _plan(state, equilibration_time, production_time, dt, seed, engine, block_time,
                  threads)
@@ -697,32 +508,13 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
         if finished is not None:
             return finished
     md_engine = make_engine(plan.engine, plan.state, dt=plan.dt, threads=plan.threads)
-    created = _missing_folders(run_dir)
+    created = run_files.missing_folders(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _Run(md_engine, plan, run_dir, progress).run(resume)
+        return _Run(md_engine, plan, run_dir, progress, on_checkpoint).run(resume)
     except BaseException:
         if md_engine.rank == 0:  # the rank that writes files; others leave the folder alone
-            _remove_if_empty(created)
+            run_files.remove_if_empty(created)
         raise
     finally:
         md_engine.close()
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """``path`` and those of its parents that do not exist yet, deepest first."""
-    missing = []
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        missing.append(folder)
-    return missing
-
-
-def _remove_if_empty(folders: list[Path]) -> None:
-    """Remove the folders (deepest first) that are still empty; keep any holding a file."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty: it holds files worth keeping, and so do its parents
-            return

@@ -6,7 +6,7 @@ peak k_p of S_AA(k):
 
     dF/dt + Omega^2 F(t) + int_0^t M(t - u) dF/du du = 0,      F(0) = F0.
 
-Normalisation (design.md, the paper's eq. 1): the diagonal of F is the *target* that the
+Normalisation (the conventions page, book/conventions.md; the paper's eq. 1): the diagonal of F is the *target* that the
 simulations provide, F_aa(t) = phi_s^a(k_p, t) S_aa(k_p), so F0 = diag(S_AA(k_p), S_BB(k_p)).
 Only the diagonal is ever compared with data; the off-diagonal element is a by-product.
 
@@ -37,13 +37,14 @@ The memory function (eq. 6), for each pair ab,
 
     M_ab(t) = c_ab + sum_{i=1..N_exp} w_i,ab [ (1 - a_i,ab) exp(-(t / tau_i,ab)^b_i,ab) + a_i,ab ],
 
-has 3 (1 + 4 N_exp) parameters. Their valid ranges are enforced by smooth maps from an
-unconstrained vector z (what CMA-ES moves): tau = exp(z) and, for AA and BB, c, w = exp(z)
-(positive, scale free); for AB c, w = sinh(z) (signed: the off-diagonal element of a matrix
-memory may be negative, as MCT's collective M_AB is);
-a = 1 / (1 + exp(-z)) in (0, 1); b = 0.2 + 2.8 / (1 + exp(-z)) in (0.2, 3.0) (stretched,
-simple and compressed exponentials). Parameter order per pair: c, then (w, a, tau, b) for
-each exponential; pairs in the order AA, AB, BB.
+has 3 (1 + 4 N_exp) parameters. They live in physical ranges (:class:`Bounds`), enforced by
+smooth maps from an unconstrained vector z (what CMA-ES and the local polish move): tau log-
+uniformly between a tenth of the first and 100 x the last sampled time; c, w of AA and BB
+log-uniformly up to 100 x the mean diagonal Omega^2 (positive); c, w of AB signed, the same
+bound times tanh(z) (the off-diagonal element of a matrix memory may be negative, as MCT's
+collective M_AB is); a = 1 / (1 + exp(-z)) in (0, 1); b = 0.2 + 2.8 / (1 + exp(-z)) in
+(0.2, 3.0) (stretched, simple and compressed exponentials). Parameter order per pair: c,
+then (w, a, tau, b) for each exponential; pairs in the order AA, AB, BB.
 
 The schematic model (eq. 8): M_ab(t) = exp(-Omega_ab^2 t^nu) + K_ab exp(-Omegat_ab^2 t^mu).
 """
@@ -55,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from supercooled.errors import SupercooledError
+from supercooled.mct.statics import frequency_matrix
 
 PAIRS = ("AA", "AB", "BB")
 SPECIES = ("A", "B")
@@ -129,38 +131,103 @@ def pack(c, w, a, tau, b) -> np.ndarray:
     return np.concatenate([c[..., None], flat_terms], axis=-1).reshape(*c.shape[:-1], -1)
 
 
-def _amplitude_maps():
-    """(forward, inverse) per pair for c and w: exp for AA, BB; sinh for AB.
+#: largest |c|, |w| of a memory in units of the mean diagonal Omega^2 (a Brownian plateau
+#: f = M / (Omega^2 + M) of 0.99 needs M = 99 Omega^2)
+AMPLITUDE_FACTOR = 100.0
+#: smallest c, w of AA and BB as a fraction of the largest
+AMPLITUDE_FLOOR = 1e-12
 
-    The diagonal memories are positive (a tagged particle's friction). The AB element of a
-    matrix memory has no fixed sign (MCT's collective M_AB(k_p) is negative for KA-like
-    mixtures): sinh is a signed map that is logarithmic for large |value|, like exp.
+
+@dataclass(frozen=True)
+class Bounds:
+    """Physical ranges of the eq. 6 parameters, so that no optimum can be degenerate.
+
+    ``amplitude``: the largest |c| and |w| of any pair (units of M); AA and BB amplitudes lie
+    in [AMPLITUDE_FLOOR, 1] x ``amplitude`` (positive: a tagged particle's friction), AB in
+    (-1, 1) x ``amplitude``. ``tau``: (tau_min, tau_max) of every exponential. a in (0, 1);
+    b in EXPONENT_RANGE. Without them a fit can trade a huge weight against a tiny time
+    (w ~ 6e5 at tau ~ 1e-7: a delta-function friction the data cannot see).
     """
-    return [(np.exp, lambda v: np.log(np.maximum(v, 1e-300))),
-            (np.sinh, np.arcsinh),
-            (np.exp, lambda v: np.log(np.maximum(v, 1e-300)))]
+
+    amplitude: float
+    tau: tuple[float, float]
+
+    def __post_init__(self):
+        if not (self.amplitude > 0 and np.isfinite(self.amplitude)):
+            raise SupercooledError(f"amplitude bound must be positive, got {self.amplitude}")
+        if not 0 < self.tau[0] < self.tau[1] < np.inf:
+            raise SupercooledError(f"tau bounds must be 0 < tau_min < tau_max, got {self.tau}")
+
+    @classmethod
+    def for_data(cls, times, scale: float) -> Bounds:
+        """tau from a tenth of the first to 100 x the last sampled time; amplitudes up to
+        AMPLITUDE_FACTOR x ``scale`` (the mean diagonal Omega^2, or a memory's largest value)."""
+        times = np.asarray(times, dtype=float)
+        return cls(AMPLITUDE_FACTOR * float(scale), (float(times[0]) / 10, 100 * float(times[-1])))
 
 
-def to_physical(z, n_exp: int) -> np.ndarray:
-    """Map unconstrained z (..., P) to physical parameters (exp / sinh / logistic, see module)."""
+def _log_bounded(z, low, high):
+    return np.exp(np.log(low) + (np.log(high) - np.log(low)) * _sigmoid(z))
+
+
+def _log_bounded_inverse(v, low, high):
+    return _logit((np.log(np.clip(v, low, high)) - np.log(low)) / (np.log(high) - np.log(low)))
+
+
+def _amplitude_maps(bounds: Bounds):
+    """(forward, inverse) per pair for c and w: log-bounded for AA, BB; amplitude x tanh for AB
+    (the AB element of a matrix memory has no fixed sign: MCT's collective M_AB(k_p) is
+    negative for KA-like mixtures; tanh(0) = 0 lets an AB term switch off exactly)."""
+    high = bounds.amplitude
+    low = AMPLITUDE_FLOOR * high
+    diagonal = (lambda z: _log_bounded(z, low, high), lambda v: _log_bounded_inverse(v, low, high))
+    signed = (lambda z: high * np.tanh(z),
+              lambda v: np.arctanh(np.clip(np.asarray(v) / high, -1 + 1e-12, 1 - 1e-12)))
+    return [diagonal, signed, diagonal]
+
+
+def to_physical(z, n_exp: int, bounds: Bounds) -> np.ndarray:
+    """Map unconstrained z (..., P) to physical parameters inside ``bounds`` (see Bounds)."""
     parts = unpack(z, n_exp)
     lo, hi = EXPONENT_RANGE
     c, w = np.empty_like(parts["c"]), np.empty_like(parts["w"])
-    for j, (forward, _) in enumerate(_amplitude_maps()):
+    for j, (forward, _) in enumerate(_amplitude_maps(bounds)):
         c[..., j], w[..., j, :] = forward(parts["c"][..., j]), forward(parts["w"][..., j, :])
-    return pack(c, w, _sigmoid(parts["a"]), np.exp(parts["tau"]),
+    return pack(c, w, _sigmoid(parts["a"]), _log_bounded(parts["tau"], *bounds.tau),
                 lo + (hi - lo) * _sigmoid(parts["b"]))
 
 
-def to_unconstrained(theta, n_exp: int) -> np.ndarray:
+def to_unconstrained(theta, n_exp: int, bounds: Bounds) -> np.ndarray:
     """Inverse of :func:`to_physical`; values on or beyond a bound are pulled just inside it."""
     parts = unpack(theta, n_exp)
     lo, hi = EXPONENT_RANGE
     c, w = np.empty_like(parts["c"]), np.empty_like(parts["w"])
-    for j, (_, inverse) in enumerate(_amplitude_maps()):
+    for j, (_, inverse) in enumerate(_amplitude_maps(bounds)):
         c[..., j], w[..., j, :] = inverse(parts["c"][..., j]), inverse(parts["w"][..., j, :])
-    return pack(c, w, _logit(parts["a"]), np.log(np.maximum(parts["tau"], 1e-300)),
+    return pack(c, w, _logit(parts["a"]), _log_bounded_inverse(parts["tau"], *bounds.tau),
                 _logit((parts["b"] - lo) / (hi - lo)))
+
+
+def add_exponential(theta, n_exp: int) -> np.ndarray:
+    """The same memory written with N_exp + 1 terms: the slowest term of every pair split into
+    two equal halves (same a, tau, b, half the weight each).
+
+    M(t) is unchanged to rounding, so a fit of N_exp + 1 started here begins exactly at the
+    N_exp optimum and, keeping the best point it visits, ends at most at that loss: nested
+    models never fit worse (:func:`supercooled.evolution.fit_nested`). The search then moves
+    the two halves apart (a split term is the zero-weight term of the extended model shifted
+    onto an existing one, which unlike a weight at the lower bound is exactly neutral).
+    """
+    parts = unpack(canonical_order(theta, n_exp), n_exp)
+    extended = {}
+    for name in EXP_FIELDS:
+        slowest = parts[name][..., -1:]
+        if name == "w":
+            extended[name] = np.concatenate([parts[name][..., :-1], slowest / 2, slowest / 2],
+                                            axis=-1)
+        else:
+            extended[name] = np.concatenate([parts[name], slowest], axis=-1)
+    return pack(parts["c"], **extended)
 
 
 def canonical_order(theta, n_exp: int) -> np.ndarray:
@@ -248,7 +315,7 @@ def omega_squared(s_kp, k_p: float, temperature: float, *, fraction_a: float = 0
     """The frequency matrix Omega^2 of eq. 5 at k_p (LJ units, unit friction, D0 = T).
 
     ``paper``: Omega^2 = k_p^2 T x S^-1(k_p), x = diag(x_A, x_B), S the 2x2 matrix of partial
-    structure factors normalised by the total N (design.md). For an ideal mixture S = x and
+    structure factors normalised by the total N (the conventions page). For an ideal mixture S = x and
     Omega^2 = k_p^2 T I, the free-diffusion rate of both species.
     ``self``: Omega^2 = k_p^2 T I, the tagged-particle form (species decoupled).
     """
@@ -258,8 +325,7 @@ def omega_squared(s_kp, k_p: float, temperature: float, *, fraction_a: float = 0
     s_matrix = np.array([[s_kp[0], s_kp[1]], [s_kp[1], s_kp[2]]])
     if np.linalg.det(s_matrix) <= 0:
         raise SupercooledError(f"S(k_p) = {s_kp} is not positive definite")
-    x = np.diag([fraction_a, 1.0 - fraction_a])
-    return k_p**2 * temperature * x @ np.linalg.inv(s_matrix)
+    return frequency_matrix(k_p, s_matrix, [fraction_a, 1.0 - fraction_a], temperature)
 
 
 def initial_value(s_kp) -> np.ndarray:
@@ -311,27 +377,11 @@ class MemoryProblem:
     def f0(self) -> np.ndarray:
         return initial_value(self.s_kp)
 
-    @classmethod
-    def from_state(cls, state, *, coupling: str = "paper", dynamics: str = "brownian"
-                   ) -> MemoryProblem:
-        """Build the problem from one state of the library (xarray, schema of design.md)."""
-        k_p = float(state["k_p"])
-        k = np.asarray(state["k"], dtype=float)
-        s_kp = np.array([np.interp(k_p, k, np.asarray(state["S"].sel(pair=p))) for p in PAIRS])
-        phi = np.stack([np.asarray(state["phi_s"].sel(species=s)) for s in SPECIES], axis=-1)
-        target = phi * s_kp[[0, 2]]
-        attrs = dict(state.attrs)
-        # library.load_library turns the per-file attributes into coordinates along `state`
-        for name in ("interaction", "density", "temperature", "temperature_target",
-                     "equilibrated", "label"):
-            if name in state.coords and state.coords[name].size == 1:
-                attrs[name] = state.coords[name].item()
-        label = attrs.get("label") or (
-            f"{attrs.get('interaction', '?')}_rho{float(attrs.get('density', np.nan)):.3f}"
-            f"_T{float(attrs.get('temperature', np.nan)):.4f}")
-        return cls(np.asarray(state["time"], dtype=float), target, s_kp, k_p,
-                   float(attrs["temperature"]), coupling=coupling, dynamics=dynamics,
-                   label=label, meta=attrs)
+    @property
+    def bounds(self) -> Bounds:
+        """The parameter ranges of this state (:meth:`Bounds.for_data` with the mean diagonal
+        Omega^2 as the scale)."""
+        return Bounds.for_data(self.times, float(np.mean(np.diag(self.omega2))))
 
 
 # --- solving the memory equation for given memories ---------------------------------------

@@ -1,6 +1,6 @@
 """Partial static structure factors S_ab(k) by direct summation over the reciprocal lattice.
 
-Convention (design.md): with N the *total* number of particles and
+Convention (the conventions page, book/conventions.md): with N the *total* number of particles and
 rho_a(q) = sum_{j in a} exp(i q . r_j) the Fourier component of the density of species a,
 
     S_ab(q) = (1 / N) Re < rho_a(q) rho_b(-q) >,
@@ -10,7 +10,7 @@ normalisation multi-component mode-coupling theory uses directly (and freud's Fa
 partials with ``N_total = N``).
 
 In a cubic periodic box of side L the only wavevectors compatible with the boundary conditions
-are q = (2 pi / L) n with n an integer vector. ``S_ab(k)`` on the design.md grid
+are q = (2 pi / L) n with n an integer vector. ``S_ab(k)`` on the conventions grid
 (K_GRID, k_i = (i - 1/2) dk, dk = 0.4) is the mean of S_ab(q) over *every* lattice vector with
 k_i - dk/2 <= |q| < k_i + dk/2 (a "shell"): no subsampling, so the result equals freud's
 ``StaticStructureFactorDirect`` on the same bins to rounding error.

@@ -10,20 +10,15 @@ so every state of an interaction is integrated with the same number of steps per
 (the conventions page, book/conventions.md, section "Protocol and time step"). The cap keeps cold, low-density
 states (where t_0 grows) from steps at which the r^-12 wall is crossed in a few steps.
 
-Velocity Verlet's energy error per unit time grows about as dt^3 (halving dt cut the drift
-rate of LJ rho = 1.6, T = 1.9 by about 8), so the reduced step is chosen from
-:func:`drift_study`: NVE runs of the LJ mixture at three densities near the coldest states of
-the library, the relative drift per 1000 tau of each against dt_reduced.
+Velocity Verlet's energy error per unit time grows steeply with dt (halving dt cut the drift
+rate of LJ rho = 1.6, T = 1.9 by about 8), so the reduced step is chosen from the drift study
+of :mod:`supercooled.drift`: NVE runs near the coldest states of the library, the relative
+drift per 1000 tau of each against dt_reduced.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import tempfile
-from pathlib import Path
-
-import numpy as np
 
 from supercooled.errors import SupercooledError
 from supercooled.systems import MASS, StatePoint
@@ -75,56 +70,3 @@ def timestep_rule(dt: float, state: StatePoint) -> str:
 def reduced_step(dt: float, density: float, temperature: float) -> float:
     """The reduced step dt rho^(1/3) (T/m)^(1/2) of a run made with time step ``dt``."""
     return dt * density ** (1.0 / 3.0) * math.sqrt(temperature / MASS)
-
-
-def drift_rates(thermo_csv) -> dict:
-    """NVE drift of a run's ``thermo.csv`` (production rows) per 1000 tau, two ways.
-
-    With b the least-squares slope of the total energy per particle E(t) (a slope, not an
-    end-to-end difference, because E fluctuates at every step by more than it drifts over a
-    short run): ``relative`` = |b| 1000 / |<E>| (the library's measure, inflated where |E| is
-    small, e.g. WCA, whose energy has no attractive part) and ``thermal`` = |b| 1000 / <T>, the
-    drift in units of k_B T per particle, which is what changes the temperature of the run.
-    """
-    times, energies, temperatures = [], [], []
-    with open(thermo_csv, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["phase"] == "production":
-                times.append(float(row["time"]))
-                energies.append(float(row["total_energy"]))
-                temperatures.append(float(row["temperature"]))
-    if len(times) < 3:
-        raise SupercooledError(f"{thermo_csv}: fewer than 3 production rows")
-    slope = abs(np.polyfit(times, energies, 1)[0])
-    return {"relative": float(slope * 1000.0 / abs(np.mean(energies))),
-            "thermal": float(slope * 1000.0 / np.mean(temperatures))}
-
-
-def drift_study(states: list[StatePoint], dt_reduced_values: list[float], *,
-                equilibration_time: float = 20.0, production_time: float = 300.0,
-                seed: int = 1, progress: bool = True) -> list[dict]:
-    """NVE drift per 1000 tau of each state at each reduced step (one run each, same seed).
-
-    Every run equilibrates with the thermostat for ``equilibration_time`` and then produces
-    for ``production_time`` in NVE at dt = dt_reduced rho^(-1/3) (m/T)^(1/2) (no cap: the
-    study is what sets it). Returns one row per run: interaction, density, temperature
-    (target), dt_reduced, dt, drift_per_1000tau (relative), thermal_drift_per_1000tau (in k_B T
-    per particle, see :func:`drift_rates`), production_time.
-    """
-    from supercooled.md import simulate  # MD is heavy to import; the rule above is not
-
-    rows = []
-    for state in states:
-        for dt_reduced in dt_reduced_values:
-            dt = reduced_timestep(state, dt_reduced, dt_max=math.inf)
-            with tempfile.TemporaryDirectory(prefix="drift-") as scratch:
-                result = simulate(state, Path(scratch) / "run", dt=dt, seed=seed,
-                                  equilibration_time=equilibration_time,
-                                  production_time=production_time, progress=progress)
-                drift = drift_rates(result.thermo)
-            rows.append({"interaction": state.interaction, "density": state.density,
-                         "temperature": state.temperature, "dt_reduced": dt_reduced,
-                         "dt": dt, "drift_per_1000tau": drift["relative"],
-                         "thermal_drift_per_1000tau": drift["thermal"],
-                         "production_time": production_time})
-    return rows

@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("config", help="campaign TOML file, e.g. campaigns/paper.toml")
     parser.add_argument("--library", default=None,
-                        help="library folder (default: data/library of this repository)")
+                        help="library folder (default: $SUPERCOOLED_LIBRARY, else data/library of "
+                        "this repository)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="local workers, one per core (default: all cores)")
     parser.add_argument("--scheduler", default=None,
@@ -30,14 +31,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from supercooled.campaign import closed_states, load_campaign, pending_states, run_campaign
+    from supercooled.campaign import load_campaign, run_campaign
+    from supercooled.campaign.progress import closed_states, pending_states
     from supercooled.errors import SupercooledError
-    from supercooled.library import default_library_path
+    from supercooled.paths import library_path
 
     if args.workers < 1:
         raise SupercooledError(f"--workers must be at least 1, got {args.workers}")
     campaign = load_campaign(args.config)
-    library = args.library or default_library_path()
+    library = args.library or library_path()
     pending = pending_states(campaign, library)
     closed = closed_states(campaign, library)
     total = len(campaign.states)
@@ -56,7 +58,12 @@ def run(args) -> int:
 
 def print_plan(campaign, library, workers: int) -> None:
     """The pending states with estimated tau_alpha and cost, and the time left they add up to."""
-    from supercooled.campaign import complete_rates, measured_throughput, plan_remaining, time_left
+    from supercooled.campaign.report import (
+        complete_rates,
+        measured_throughput,
+        plan_remaining,
+        time_left,
+    )
 
     rates = complete_rates(measured_throughput(library), campaign)
     rows = plan_remaining(campaign, library)

@@ -1,29 +1,46 @@
-"""``supercooled fit-memory``: fit the eq. 6 memory function of one library state with CMA-ES."""
+"""``supercooled fit-memory``: fit the eq. 6 memory function to library states with CMA-ES.
+
+One state (``--interaction --density --temperature``), or with ``--all`` every state of the
+fit plan (:func:`supercooled.memory_fits.fit_plan`) into the results table, resumable.
+"""
 
 from __future__ import annotations
+
+#: generation budgets: one state, and each fit of ``--all`` (a table of ~230 fits)
+MAX_GENERATIONS = {"one": 5000, "all": 300}
 
 
 def register(subparsers):
     parser = subparsers.add_parser(
         "fit-memory",
-        help="fit a stretched-exponential memory function to one library state (CMA-ES)",
+        help="fit a stretched-exponential memory function to library states (CMA-ES)",
         description="Solve the memory equation at k_p for candidate memories (eq. 6 of "
-        "Ciarella et al. 2023) and fit them to the state's F_s(k_p, t) with CMA-ES, starting "
-        "from the MCT memory. Prints the loss, R^2 and parameters; --out writes one CSV row.",
+        "Ciarella et al. 2023) and fit them to a state's F_s(k_p, t) with CMA-ES, starting "
+        "from the MCT memory. One state: prints the loss, R^2 and parameters; --out writes one "
+        "CSV row. --all: fits every state of the plan into the results table (resumable).",
     )
-    parser.add_argument("--library", required=True, help="folder of state files (data/library)")
-    parser.add_argument("--interaction", required=True, help="LJ or WCA")
-    parser.add_argument("--density", required=True, type=float, help="number density rho")
-    parser.add_argument("--temperature", required=True, type=float,
+    parser.add_argument("--library", default=None,
+                        help="folder of state files (default: data/library or $SUPERCOOLED_LIBRARY)")
+    parser.add_argument("--all", action="store_true",
+                        help="fit every state of the plan (a series per interaction with N_exp "
+                        "= 1, 2, 3, every other equilibrated state with --n-exp) into --out")
+    parser.add_argument("--interaction", help="LJ or WCA (one state)")
+    parser.add_argument("--density", type=float, help="number density rho (one state)")
+    parser.add_argument("--temperature", type=float,
                         help="temperature; the nearest measured state within 2 %% is used")
     parser.add_argument("--n-exp", type=int, default=2, help="stretched exponentials (default 2)")
+    parser.add_argument("--n-exps", type=int, nargs="+", default=[1, 2, 3],
+                        help="with --all: the N_exp values of the series (default 1 2 3)")
     parser.add_argument("--seed", type=int, default=0, help="CMA-ES seed (default 0)")
-    parser.add_argument("--out", help="write the result as a one-row CSV file")
+    parser.add_argument("--out", help="one state: write the result as a one-row CSV file; "
+                        "--all: the results table (default data/results/memory_fits.csv)")
     parser.add_argument("--sigma0", type=float, default=None,
                         help="initial CMA-ES step in the unconstrained coordinates "
                         "(default 0.1; the paper's value is 5e-4)")
     parser.add_argument("--target-loss", type=float, default=1e-6, help="stop below this loss")
-    parser.add_argument("--max-generations", type=int, default=5000, help="generation budget")
+    parser.add_argument("--max-generations", type=int, default=None,
+                        help=f"generation budget (default {MAX_GENERATIONS['one']}, "
+                        f"with --all {MAX_GENERATIONS['all']} per fit)")
     parser.add_argument("--max-seconds", type=float, default=None, help="wall-time budget")
     parser.add_argument("--start", choices=("mct", "heuristic"), default="mct",
                         help="initial memory: MCT's fitted with eq. 6 (default) or a data heuristic")
@@ -35,27 +52,71 @@ def register(subparsers):
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import pandas as pd
+def _settings(args):
+    from supercooled.errors import SupercooledError
+    from supercooled.evolution import FitSettings
 
-    from supercooled import evolution
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise SupercooledError(f"--max-seconds must be positive, got {args.max_seconds}")
+    budget = args.max_generations or MAX_GENERATIONS["all" if args.all else "one"]
+    return FitSettings(
+        n_exp=args.n_exp, seed=args.seed, target_loss=args.target_loss,
+        max_generations=budget, max_seconds=args.max_seconds, progress=not args.quiet,
+        **({"sigma0": args.sigma0} if args.sigma0 is not None else {}),
+    )
+
+
+def _library(args):
+    from pathlib import Path
+
+    from supercooled.errors import SupercooledError
+    from supercooled.library import load_library
+    from supercooled.paths import library_path
+
+    folder = Path(args.library) if args.library else library_path()
+    if not folder.is_dir():
+        raise SupercooledError(f"library folder {folder} does not exist")
+    return load_library(folder, skip_bad=args.all)
+
+
+def run(args) -> int:
     from supercooled.errors import SupercooledError, check_output_path
 
     if args.out:
         check_output_path(args.out)
-    if args.max_seconds is not None and not args.max_seconds > 0:
-        raise SupercooledError(f"--max-seconds must be positive, got {args.max_seconds}")
-    settings = evolution.FitSettings(
-        n_exp=args.n_exp, seed=args.seed, target_loss=args.target_loss,
-        max_generations=args.max_generations, max_seconds=args.max_seconds,
-        progress=not args.quiet,
-        **({"sigma0": args.sigma0} if args.sigma0 is not None else {}),
-    )
-    library = evolution.open_library(args.library)
-    state = evolution.select_state(library, args.interaction, args.density, args.temperature)
-    result = evolution.fit_state(state, settings, start=args.start, coupling=args.coupling,
-                                  dynamics=args.dynamics)
-    row = evolution.result_row(result)
+    one = [args.interaction, args.density, args.temperature]
+    if args.all and any(v is not None for v in one):
+        raise SupercooledError("--all fits every state: drop --interaction/--density/--temperature")
+    if not args.all and any(v is None for v in one):
+        raise SupercooledError("give --interaction, --density and --temperature, or --all")
+    settings = _settings(args)
+    library = _library(args)
+    return _fit_all(args, library, settings) if args.all else _fit_one(args, library, settings)
+
+
+def _fit_all(args, library, settings) -> int:
+    from supercooled import memory_fits
+    from supercooled.paths import results_path
+
+    out = args.out or results_path(memory_fits.RESULTS_FILE)
+    table = memory_fits.fit_library(library, out, settings, n_exps=args.n_exps,
+                                    start=args.start, coupling=args.coupling,
+                                    dynamics=args.dynamics, progress=not args.quiet)
+    print(f"{len(table)} fits in {out}")
+    return 0
+
+
+def _fit_one(args, library, settings) -> int:
+    import pandas as pd
+
+    from supercooled import memory_fits
+    from supercooled.errors import SupercooledError
+    from supercooled.library import select_state
+
+    state = select_state(library, args.interaction, args.density, args.temperature)
+    result = memory_fits.fit_state(state, settings, start=args.start, coupling=args.coupling,
+                                   dynamics=args.dynamics)
+    row = memory_fits.result_row(result)
     print(f"{result.problem.label}: N_exp = {result.n_exp}, loss = {result.loss:.3e}, "
           f"R^2 = {result.r2:.6f}, {result.generations} generations in {result.wall_time:.1f} s "
           f"({result.stop_reason}; start: {row['start']})")

@@ -34,8 +34,11 @@ def register(subparsers):
         description="Compute T_mct for every (interaction, density) of the library and write "
         "the table (default data/mct/critical_temperatures.csv) with the library's fingerprint "
         "beside it (.json), which the chapter uses to decide whether to recompute.")
-    table.add_argument("--library", default=None, help="folder of state files (data/library)")
-    table.add_argument("--out", default=None, help="CSV path (data/mct/critical_temperatures.csv)")
+    table.add_argument("--library", default=None,
+                       help="folder of state files (data/library, or $SUPERCOOLED_LIBRARY)")
+    table.add_argument("--out", default=None,
+                       help="CSV path (critical_temperatures.csv in data/mct, or in mct/ beside "
+                       "$SUPERCOOLED_LIBRARY)")
     table.set_defaults(func=run_table)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
 
@@ -49,9 +52,9 @@ def _tolerance(value, default):
 
 
 def run_critical(args) -> int:
-    from supercooled import mct
-
     if args.hard_spheres:
+        from supercooled import mct
+
         if args.interaction or args.density is not None:
             raise SupercooledError("--interaction/--density go with --library, not --hard-spheres")
         cp = mct.hard_sphere_critical_point(tolerance=_tolerance(args.tolerance, 1e-7),
@@ -65,12 +68,14 @@ def run_critical(args) -> int:
         raise SupercooledError("--library needs --interaction and --density")
     from pathlib import Path
 
+    from supercooled import mct_table
     from supercooled.library import load_library
 
     if not Path(args.library).is_dir():
         raise SupercooledError(f"library folder {args.library} does not exist")
-    result = mct.critical_temperature(load_library(args.library), args.interaction, args.density,
-                                      tolerance=_tolerance(args.tolerance, 1e-4))
+    result = mct_table.critical_temperature(load_library(args.library), args.interaction,
+                                            args.density,
+                                            tolerance=_tolerance(args.tolerance, 1e-4))
     flag = " (extrapolated: the series does not bracket it)" if result.extrapolated else ""
     print(f"T_mct({result.interaction}, rho = {result.density:g}) = {result.T_mct:.5g}{flag}; "
           f"{result.n_states} temperatures {result.T_lowest:g} ... {result.T_highest:g}")
@@ -80,12 +85,13 @@ def run_critical(args) -> int:
 def run_table(args) -> int:
     from pathlib import Path
 
-    from supercooled import mct
+    from supercooled import mct_table
 
     if args.library is not None and not Path(args.library).is_dir():
         raise SupercooledError(f"library folder {args.library} does not exist")
-    out = args.out or mct.default_critical_temperature_path()
-    table = mct.ensure_critical_temperature_table(args.library, out, refresh=True, progress=True)
+    out = args.out or mct_table.default_critical_temperature_path()
+    table = mct_table.ensure_critical_temperature_table(args.library, out, refresh=True,
+                                                        progress=True)
     print(table.to_string(index=False))
     print(f"written to {out}")
     return 0

@@ -25,8 +25,8 @@ def register(subparsers):
 def run(args) -> int:
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from supercooled import mlp
     from supercooled.errors import check_output_path
+    from supercooled.ml.predict import predict
 
     if args.out:
         check_output_path(args.out)
@@ -34,8 +34,8 @@ def run(args) -> int:
         check_output_path(args.plot, suffixes=set(FigureCanvasBase.get_supported_filetypes()))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = mlp.predict(args.structure_factor, args.interaction, args.density,
-                            args.temperature, model=args.model)
+        frame = predict(args.structure_factor, args.interaction, args.density,
+                        args.temperature, model=args.model)
     for w in caught:
         print(f"supercooled: warning: {w.message}", file=sys.stderr)
     for side in ("below", "above"):

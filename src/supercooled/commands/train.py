@@ -21,21 +21,22 @@ def register(subparsers):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (2)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (cpu)")
     p.add_argument("--no-mct", action="store_true",
-                   help="skip the MCT baseline (it solves MCT for every test state, ~15 s each)")
+                   help="skip the MCT baseline (it solves MCT for every test state, seconds each)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from supercooled import mlp
+    from supercooled.ml.evaluation import train_model
+    from supercooled.ml.network import TrainConfig
 
     for name in ("epochs", "ensemble", "splits"):
         if getattr(args, name) < 1:
             raise SupercooledError(f"--{name} must be >= 1, got {getattr(args, name)}")
     check_output_path(args.out, folder=True)
-    config = mlp.TrainConfig(epochs=args.epochs, threads=args.threads, device=args.device)
-    model, table = mlp.train_model(args.library, args.out, epochs=args.epochs,
-                                   n_members=args.ensemble, seed=args.seed,
-                                   n_splits=args.splits, config=config, with_mct=not args.no_mct)
+    config = TrainConfig(epochs=args.epochs, threads=args.threads, device=args.device)
+    model, table = train_model(args.library, args.out, epochs=args.epochs,
+                               n_members=args.ensemble, seed=args.seed, n_splits=args.splits,
+                               config=config, with_mct=not args.no_mct)
     m = model.metadata["metrics_all_splits"]
     print(f"trained {args.ensemble} members on {len(model.metadata['train_states'])} of "
           f"{model.metadata['n_library_states']} states; saved to {args.out}")

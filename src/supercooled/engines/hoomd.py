@@ -66,6 +66,8 @@ class HoomdEngine(Engine):
         self.thermostat = None
         self.thermo_compute = None
         self._step0 = 0
+        #: the thermostat's state read from a checkpoint, for the next use_thermostat
+        self._thermostat_dof = None
 
     @property
     def version(self) -> str:
@@ -159,9 +161,8 @@ class HoomdEngine(Engine):
 
     def use_thermostat(self, temperature: float, damping_time: float) -> None:
         thermostat = self.hoomd.md.methods.thermostats.MTTK(kT=temperature, tau=damping_time)
-        saved = getattr(self, "_thermostat_dof", None)
-        if saved is not None:
-            thermostat.translational_thermostat_dof = saved
+        if self._thermostat_dof is not None:
+            thermostat.translational_thermostat_dof = self._thermostat_dof
         self._integrate(thermostat)
 
     def use_nve(self) -> None:

@@ -14,21 +14,22 @@ with NaN where they cannot predict.
   the k nearest training states in standardised feature space (a "look it up in the
   library" predictor).
 * :class:`MCTBaseline` -- mode-coupling theory's prediction of F_s from the same S(k)
-  (:func:`supercooled.mct.mct_for_state`, tagged equations, Newtonian dynamics); it has no
-  free parameters.
+  (:func:`supercooled.mct_table.state_fs`, tagged equations, Newtonian dynamics); it has no
+  free parameters. Its solutions are kept in an :class:`MCTCurves` cache that the caller
+  can share between splits.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
-from supercooled.mlp import Scaler, state_features, target_curves
+from supercooled.library import state_labels
+from supercooled.mct_table import state_fs
+from supercooled.ml.features import Scaler, state_features, target_curves
 
 ALPHAS = 10.0 ** np.arange(-3, 5.01, 0.5)
-
-
-def _fit_scaler(feats: np.ndarray) -> Scaler:
-    return Scaler.fit(feats)
 
 
 class RidgeBaseline:
@@ -39,7 +40,7 @@ class RidgeBaseline:
     def fit(self, ds, train_states):
         train_states = np.asarray(train_states, int)
         sub = ds.isel(state=train_states)
-        self.scaler = _fit_scaler(state_features(sub))
+        self.scaler = Scaler.fit(state_features(sub))
         x = self.scaler.transform(state_features(sub))
         y = target_curves(sub)  # (n, nt, 2)
         self.alpha = self._select_alpha(x, y)
@@ -50,7 +51,7 @@ class RidgeBaseline:
             for a in range(2):
                 ok = np.isfinite(y[:, j, a])
                 if ok.sum() >= 2:
-                    self.coef[j, a], self.intercept[j, a] = _ridge(x[ok], y[ok, j, a], self.alpha)
+                    self.coef[j, a], self.intercept[j, a] = ridge(x[ok], y[ok, j, a], self.alpha)
         return self
 
     @staticmethod
@@ -60,7 +61,7 @@ class RidgeBaseline:
             for a in range(2):
                 ok = np.isfinite(y[:, j, a])
                 if ok.sum() >= 3:
-                    errors += _loo_errors(x[ok], y[ok, j, a])
+                    errors += loo_errors(x[ok], y[ok, j, a])
         return float(ALPHAS[int(np.argmin(errors))])
 
     def predict(self, ds, states):
@@ -68,7 +69,7 @@ class RidgeBaseline:
         return np.einsum("nf,taf->nta", x, self.coef) + self.intercept[None]
 
 
-def _ridge(x, y, alpha):
+def ridge(x, y, alpha):
     """(coef, intercept) of min |y - b - X w|^2 + alpha |w|^2 (intercept not penalised)."""
     xm, ym = x.mean(axis=0), y.mean()
     xc = x - xm
@@ -77,7 +78,7 @@ def _ridge(x, y, alpha):
     return w, ym - xm @ w
 
 
-def _loo_errors(x, y) -> np.ndarray:
+def loo_errors(x, y) -> np.ndarray:
     """Sum of squared leave-one-out residuals of centred ridge for every alpha in ALPHAS."""
     xc, yc = x - x.mean(axis=0), y - y.mean()
     n = len(y)
@@ -104,7 +105,7 @@ class NearestNeighbourBaseline:
     def fit(self, ds, train_states):
         sub = ds.isel(state=np.asarray(train_states, int))
         feats = state_features(sub)
-        self.scaler = _fit_scaler(feats)
+        self.scaler = Scaler.fit(feats)
         self.x = self.scaler.transform(feats)
         self.y = target_curves(sub)
         return self
@@ -125,74 +126,71 @@ class NearestNeighbourBaseline:
         return out
 
 
+class MCTCurves:
+    """MCT curves solved so far, so that a state tested in several splits is solved once.
+
+    ``function(ds, i, times)`` gives the (n_time, 2) F_s of state ``i`` (default
+    :func:`supercooled.mct_table.state_fs`, a few seconds a state). Curves are keyed by the
+    state's label and a hash of its S(k), so that the same cache serves any Dataset holding
+    the state.
+    """
+
+    def __init__(self, function=state_fs):
+        self.function = function
+        self._curves: dict[tuple[str, str], np.ndarray] = {}
+
+    def curve(self, ds, i: int) -> np.ndarray:
+        """(n_time, 2) MCT F_s^AA, F_s^BB of state ``i`` on ``ds.time`` (solved once)."""
+        key = self._key(ds, int(i))
+        if key not in self._curves:
+            self._curves[key] = np.asarray(self.function(ds, int(i), ds["time"].values), float)
+        return self._curves[key]
+
+    @staticmethod
+    def _key(ds, i: int) -> tuple[str, str]:
+        s = np.ascontiguousarray(ds["S"].isel(state=i).values)
+        return state_labels(ds, [i])[0], hashlib.sha1(s.tobytes()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self._curves)
+
+    def table(self, ds):
+        """The solved curves of the states of ``ds`` as a long DataFrame (state, t, F_AA,
+        F_BB), or None if none is solved."""
+        import pandas as pd
+
+        labels = set(state_labels(ds))
+        frames = [pd.DataFrame({"state": label, "t": ds["time"].values,
+                                "F_AA": curve[:, 0], "F_BB": curve[:, 1]})
+                  for (label, _), curve in self._curves.items() if label in labels]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+
 class MCTBaseline:
     """MCT's F_s^aa(k_p, t) from the state's own S(k), rho and T (no fitted parameters).
 
-    Uses :func:`supercooled.mct.mct_for_state` with the tagged (self) equations and Newtonian
-    dynamics, as the simulations are Newtonian, on the library's time grid. Each state is
-    solved once per process (about 15 s); solutions are kept in :data:`MCT_CACHE`, keyed by
-    the state label and a hash of its S(k), so that repeated splits reuse them.
+    Tagged (self) equations and Newtonian dynamics, as the simulations are Newtonian, on the
+    library's time grid (:func:`supercooled.mct_table.state_fs`). A state is solved only when
+    it is predicted, and kept in ``curves`` (an :class:`MCTCurves`, a fresh one unless given).
     """
 
     name = "mct"
 
-    def __init__(self, function):
-        self.function = function
+    def __init__(self, curves: MCTCurves | None = None):
+        self.curves = MCTCurves() if curves is None else curves
 
     def fit(self, ds, train_states):  # MCT has no free parameters
         return self
 
     def predict(self, ds, states):
-        return np.stack([mct_curve(ds, int(i), self.function) for i in np.asarray(states, int)])
+        return np.stack([self.curves.curve(ds, int(i)) for i in np.asarray(states, int)])
 
 
-#: MCT curves already solved in this process: {(state label, S hash): (n_time, 2) F_s}.
-MCT_CACHE: dict = {}
-
-
-def mct_curve(ds, i: int, function=None) -> np.ndarray:
-    """(n_time, 2) MCT F_s^AA, F_s^BB of state ``i`` on ``ds.time`` (cached)."""
-    import hashlib
-
-    from supercooled.mlp import state_label
-
-    key = (state_label(ds, i),
-           hashlib.sha1(np.ascontiguousarray(ds["S"].isel(state=i).values).tobytes()).hexdigest())
-    if key not in MCT_CACHE:
-        function = function or mct_function()
-        MCT_CACHE[key] = np.asarray(function(ds, i, ds["time"].values), float)
-    return MCT_CACHE[key]
-
-
-def mct_function():
-    """state (ds, i, times) -> (n_time, 2) MCT F_s: :func:`supercooled.mct.mct_for_state`,
-    tagged equations, Newtonian dynamics."""
-    from supercooled import mct
-
-    def solve(ds, i, times):
-        return mct.mct_for_state(ds, i, kind="tagged", dynamics="newtonian", times=times).F_s
-
-    return solve
-
-
-def cached_mct_table(ds):
-    """The cached MCT curves of the states of ``ds`` as a long DataFrame (state, t, F_AA, F_BB)."""
-    import pandas as pd
-
-    from supercooled.mlp import state_label
-
-    frames = []
-    for (label, _), curve in MCT_CACHE.items():
-        if label in {state_label(ds, i) for i in range(ds.sizes["state"])}:
-            frames.append(pd.DataFrame({"state": label, "t": ds["time"].values,
-                                        "F_AA": curve[:, 0], "F_BB": curve[:, 1]}))
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def fit_all(ds, train_states, with_mct: bool = True) -> dict:
-    """The baselines fitted on the training states: {name: fitted}; MCT only with ``with_mct``."""
+def fit_all(ds, train_states, mct_curves: MCTCurves | None = None) -> dict:
+    """The baselines fitted on the training states: {name: fitted}; MCT only when an
+    :class:`MCTCurves` cache is given (it holds the curves MCT solves)."""
     fitted = {"ridge": RidgeBaseline().fit(ds, train_states),
               "knn": NearestNeighbourBaseline().fit(ds, train_states)}
-    if with_mct:
-        fitted["mct"] = MCTBaseline(mct_function()).fit(ds, train_states)
+    if mct_curves is not None:
+        fitted["mct"] = MCTBaseline(mct_curves).fit(ds, train_states)
     return fitted

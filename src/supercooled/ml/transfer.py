@@ -1,8 +1,8 @@
 """Transferability of the MLP: temperature, interaction and density (paper section 2.1.1).
 
 Each study chooses which states may be trained on and which are tested, then calls
-:func:`supercooled.mlp.cross_validate` (and through it :func:`supercooled.mlp.train_network`,
-the package's one training loop). States that are both trainable and testable are split
+:func:`supercooled.ml.evaluation.cross_validate` (and through it
+:func:`supercooled.ml.network.train_network`, the package's one training loop). States that are both trainable and testable are split
 90/10 at random per split seed, so a test state is never a training state; states outside
 the training selection are always test states ("unseen").
 
@@ -16,10 +16,16 @@ members' R^2 spread, the ensemble spread and whether the state was in the traine
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from supercooled import mlp
 from supercooled.errors import SupercooledError
+from supercooled.library import state_labels
+from supercooled.mct_table import reduced_temperature
+from supercooled.ml.evaluation import cross_validate
+from supercooled.ml.features import library_hash, load_states, state_features, target_curves
+from supercooled.ml.network import TrainConfig
 from supercooled.systems import normalize_interaction
 
 
@@ -61,12 +67,11 @@ def library_densities(ds) -> list[float]:
 
 def _run(ds, reduced_t, train, test, *, label: dict, n_splits, n_members, seed, config,
          progress):
-    table, ensembles = mlp.cross_validate(ds, n_splits=n_splits, n_members=n_members,
-                                          seed=seed, config=config, train_candidates=train,
-                                          test_candidates=test, with_baselines=False,
-                                          progress=progress)
-    labels = [mlp.state_label(ds, i) for i in range(ds.sizes["state"])]
-    index = {lab: i for i, lab in enumerate(labels)}
+    table, ensembles = cross_validate(ds, n_splits=n_splits, n_members=n_members, seed=seed,
+                                      config=config, train_candidates=train,
+                                      test_candidates=test, with_baselines=False,
+                                      progress=progress)
+    index = {lab: i for i, lab in enumerate(state_labels(ds))}
     trained = set(int(i) for i in train)
     table["T_over_Tmct"] = [reduced_t[index[s]] for s in table["state"]]
     table["region"] = ["trained" if index[s] in trained else "unseen" for s in table["state"]]
@@ -127,8 +132,7 @@ def example_for_r2(ds, table, models, example_r2: float):
                                "of the model study")
     row = table.iloc[int(np.nanargmin(distance))]
     ensemble = next(e for src, s, e in models if src == row.train_on and s == row.split_seed)
-    labels = [mlp.state_label(ds, i) for i in range(ds.sizes["state"])]
-    return example_curves(ds, ensemble, labels.index(row.state), row)
+    return example_curves(ds, ensemble, state_labels(ds).index(row.state), row)
 
 
 def example_curves(ds, ensemble, i: int, row=None):
@@ -136,13 +140,13 @@ def example_curves(ds, ensemble, i: int, row=None):
     import pandas as pd
 
     sub = ds.isel(state=[i])
-    truth = mlp.target_curves(sub)[0]
-    mean, std, _ = ensemble.predict_curves(mlp.state_features(sub), ds["time"].values)
+    truth = target_curves(sub)[0]
+    mean, std, _ = ensemble.predict_curves(state_features(sub), ds["time"].values)
     frame = pd.DataFrame({"t": ds["time"].values,
                           "F_AA_sim": truth[:, 0], "F_BB_sim": truth[:, 1],
                           "F_AA_mlp": mean[0, :, 0], "F_AA_std": std[0, :, 0],
                           "F_BB_mlp": mean[0, :, 1], "F_BB_std": std[0, :, 1]})
-    frame.insert(0, "state", mlp.state_label(ds, i))
+    frame.insert(0, "state", state_labels(ds, [i])[0])
     if row is not None:
         frame.insert(1, "train_on", row.train_on)
         frame.insert(2, "r2_mlp", row.r2_mlp)
@@ -216,13 +220,12 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
     whose R^2 is closest to 0.8, the paper's inset of fig. 5.
 
     ``library``: a Dataset or a library folder; ``reduced_t``: T / T_mct per state (default:
-    from ``data/mct/critical_temperatures.csv``). The temperature study needs T_mct; the other
-    two run without it (their T / T_mct column is then NaN).
+    from the MCT chapter's T_mct table, :func:`supercooled.mct_table.reduced_temperature`).
+    The temperature study needs T_mct; the other two run without it (their T / T_mct column
+    is then NaN).
     """
-    from pathlib import Path
-
-    ds = mlp.load_states(library)
-    reduced_t = mlp.reduced_temperature(ds) if reduced_t is None else np.asarray(reduced_t)
+    ds = load_states(library)
+    reduced_t = reduced_temperature(ds) if reduced_t is None else np.asarray(reduced_t)
     common = {"n_splits": n_splits, "n_members": n_members, "seed": seed, "config": config,
               "progress": progress}
     runners = {
@@ -238,9 +241,9 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = {}
-    cfg = config or mlp.TrainConfig()
+    cfg = config or TrainConfig()
     settings = {"epochs": cfg.epochs, "n_members": n_members, "n_splits": n_splits,
-                "n_library_states": int(ds.sizes["state"]), "library_hash": mlp.library_hash(ds)}
+                "n_library_states": int(ds.sizes["state"]), "library_hash": library_hash(ds)}
     for name in studies:
         result = runners[name]()
         if name == "model":  # with the curves of the state nearest R^2 = 0.8 (the inset)
