@@ -313,3 +313,17 @@ def test_typeid_outside_the_types_is_refused():
 
     with pytest.raises(SupercooledError, match="outside the 2 particle types"):
         _species_index(["A", "B"], np.array([0, 1, 2], dtype=np.uint32))
+
+
+def test_diffusion_variables_give_d_with_its_window_and_say_when_it_is_an_estimate():
+    from supercooled.grids import TIME_GRID
+    from supercooled.measure import diffusion_variables
+
+    long_run = 0.05 + 6 * 0.01 * TIME_GRID  # reaches MSD = 1 sigma^2 early
+    short_run = np.where(TIME_GRID <= 20.0, 0.05 + 6 * 0.01 * TIME_GRID, np.nan)  # MSD <= 1.25
+    variables = diffusion_variables(np.stack([long_run, short_run]))
+    d = variables["D"][1]
+    assert d[0] == pytest.approx(0.01, rel=1e-6) and d[1] == pytest.approx(0.01, rel=1e-3)
+    assert variables["D_diffusive"][1] == [1, 0]
+    window = variables["D_window"][1]
+    assert window[1][1] == TIME_GRID[TIME_GRID <= 20.0][-1] and window[0][1] == TIME_GRID[-1]

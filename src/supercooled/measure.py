@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from supercooled.dynamics import block_starts, diffusion_coefficient, self_correlations, tau_alpha
+from supercooled.dynamics import block_starts, diffusion_fit, self_correlations, tau_alpha
 from supercooled.dynamics import to_time_grid as _to_time_grid
 from supercooled.errors import SupercooledError, positive_number
 from supercooled.grids import K_GRID, TIME_GRID
@@ -177,21 +177,51 @@ def measure_trajectory(trajectory: Trajectory, run: dict | None = None, *, dt=No
             "msd": (("species", "time"), msd),
             "k_p": ((), k_p),
             "tau_alpha": ((), tau_alpha(phi_s[0])),
-            "D": (("species",), [diffusion_coefficient(m) for m in msd]),
+            **diffusion_variables(msd),
             "phi_s_first_half": (("species", "time"), first),
             "phi_s_second_half": (("species", "time"), second),
             "ageing_check": ((), ageing),
         },
-        coords={"k": K_GRID, "time": TIME_GRID, "pair": list(PAIRS), "species": list(SPECIES)},
+        coords={"k": K_GRID, "time": TIME_GRID, "pair": list(PAIRS), "species": list(SPECIES),
+                "bound": ["start", "end"]},
         attrs=attrs,
     )
     _describe(ds)
     return ds
 
 
+def diffusion_variables(msd) -> dict:
+    """The library's diffusion variables from the MSD of both species (2, n_time):
+    ``D`` (species), its fit window ``D_window`` (species, bound = start, end, in tau), the
+    slope ``D_exponent`` of ln MSD against ln t over it (1 when diffusive) and ``D_diffusive``
+    (1 if the window lies where MSD >= 1 sigma_AA^2, 0 for an estimate from a run too short
+    to reach that; :func:`supercooled.dynamics.diffusion_fit`)."""
+    fits = [diffusion_fit(m) for m in msd]
+    return {"D": (("species",), [f.D for f in fits]),
+            "D_window": (("species", "bound"), [list(f.window) for f in fits]),
+            "D_exponent": (("species",), [f.exponent for f in fits]),
+            "D_diffusive": (("species",), [int(f.diffusive) for f in fits])}
+
+
+def refit_diffusion(path) -> Path:
+    """Recompute the diffusion variables of a state file from its stored MSD and rewrite it
+    (atomically). For the files made before D carried its window: their D was NaN where the
+    MSD covered fewer than three grid points beyond 1 sigma_AA^2."""
+    from supercooled.library import read_state, write_state
+
+    state = read_state(path)
+    msd = state["msd"].transpose("species", "time").values
+    updated = state.drop_vars([n for n in ("D", "D_window", "D_exponent", "D_diffusive")
+                               if n in state]).assign(diffusion_variables(msd))
+    updated = updated.assign_coords(bound=["start", "end"])
+    updated["D"].attrs["units"] = "sigma_AA^2 / tau"
+    updated["D_window"].attrs["units"] = "tau"
+    return write_state(updated, path)
+
+
 def _describe(ds: xr.Dataset) -> None:
     units = {"k": "sigma_AA^-1", "time": "tau", "msd": "sigma_AA^2", "k_p": "sigma_AA^-1",
-             "tau_alpha": "tau", "D": "sigma_AA^2 / tau"}
+             "tau_alpha": "tau", "D": "sigma_AA^2 / tau", "D_window": "tau"}
     for name, unit in units.items():
         ds[name].attrs["units"] = unit
     ds["S"].attrs["long_name"] = "partial structure factor (1/N) <rho_a(k) rho_b(-k)>"

@@ -6,11 +6,10 @@ fit plan (:func:`supercooled.memory_fits.fit_plan`) into the results table, resu
 
 from __future__ import annotations
 
-#: generation budgets: one state, and each fit of ``--all`` (a table of ~230 fits)
-MAX_GENERATIONS = {"one": 5000, "all": 300}
-
 
 def register(subparsers):
+    from supercooled.evolution import FitSettings
+
     parser = subparsers.add_parser(
         "fit-memory",
         help="fit a stretched-exponential memory function to library states (CMA-ES)",
@@ -37,10 +36,12 @@ def register(subparsers):
     parser.add_argument("--sigma0", type=float, default=None,
                         help="initial CMA-ES step in the unconstrained coordinates "
                         "(default 0.1; the paper's value is 5e-4)")
-    parser.add_argument("--target-loss", type=float, default=1e-6, help="stop below this loss")
     parser.add_argument("--max-generations", type=int, default=None,
-                        help=f"generation budget (default {MAX_GENERATIONS['one']}, "
-                        f"with --all {MAX_GENERATIONS['all']} per fit)")
+                        help="generation budget of each CMA-ES run (default "
+                        f"{FitSettings.max_generations}; a run usually stops earlier, when "
+                        "the loss has stalled)")
+    parser.add_argument("--restarts", type=int, default=None,
+                        help=f"IPOP restarts of CMA-ES (default {FitSettings.restarts})")
     parser.add_argument("--max-seconds", type=float, default=None, help="wall-time budget")
     parser.add_argument("--start", choices=("mct", "heuristic"), default="mct",
                         help="initial memory: MCT's fitted with eq. 6 (default) or a data heuristic")
@@ -58,12 +59,11 @@ def _settings(args):
 
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise SupercooledError(f"--max-seconds must be positive, got {args.max_seconds}")
-    budget = args.max_generations or MAX_GENERATIONS["all" if args.all else "one"]
-    return FitSettings(
-        n_exp=args.n_exp, seed=args.seed, target_loss=args.target_loss,
-        max_generations=budget, max_seconds=args.max_seconds, progress=not args.quiet,
-        **({"sigma0": args.sigma0} if args.sigma0 is not None else {}),
-    )
+    given = {"sigma0": args.sigma0, "max_generations": args.max_generations,
+             "restarts": args.restarts}
+    return FitSettings(n_exp=args.n_exp, seed=args.seed, max_seconds=args.max_seconds,
+                       progress=not args.quiet,
+                       **{name: value for name, value in given.items() if value is not None})
 
 
 def _library(args):
