@@ -503,3 +503,44 @@ def test_readme_quality_lines_report_drift_and_its_rate_per_1000_tau():
     assert "2 by the reduced rule, 1 by the legacy rule" in rule
     assert "median 0.02, largest 0.03" in ageing
     assert report.quality_lines(table.iloc[:0]) == []
+
+
+def test_a_second_campaign_on_a_locked_library_is_refused_and_a_stale_lock_taken_over(tmp_path):
+    import json as json_
+    import socket
+
+    from supercooled.campaign.lock import LOCK_NAME, LibraryLock
+
+    library = tmp_path / "library"
+    with LibraryLock(library):
+        owner = json_.loads((library / LOCK_NAME).read_text())
+        assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
+        with pytest.raises(SupercooledError, match=f"in use by a campaign .pid {os.getpid()}"):
+            LibraryLock(library).acquire()
+    assert not (library / LOCK_NAME).exists()  # released on exit
+    # a lock of a process that no longer exists on this host is stale: taken over
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (library / LOCK_NAME).write_text(json_.dumps({"host": socket.gethostname(), "pid": dead.pid,
+                                                  "started": "2026-01-01T00:00:00+00:00"}))
+    with LibraryLock(library):
+        assert json_.loads((library / LOCK_NAME).read_text())["pid"] == os.getpid()
+    # another host's lock cannot be checked: refused, naming the file to delete
+    (library / LOCK_NAME).write_text(json_.dumps({"host": "elsewhere", "pid": 1, "started": "x"}))
+    with pytest.raises(SupercooledError, match="delete .*campaign.lock"):
+        LibraryLock(library).acquire()
+
+
+def test_a_corrupt_log_line_is_skipped_with_its_line_number(tmp_path):
+    library = tmp_path / "library"
+    library.mkdir()
+    camp = config.parse_campaign(__import__("tomllib").loads(SERIES))
+    log = progress.EventLog(library)
+    log.write("done", camp.series[("LJ", 1.2)][0], tau_alpha=1.0)
+    with (library / progress.LOG_NAME).open("a") as handle:
+        handle.write('{"event": "done", "interac\n[1, 2]\n')  # cut by a kill; not an object
+    log.write("done", camp.series[("LJ", 1.2)][1], tau_alpha=2.0)
+    with pytest.warns(UserWarning, match="line 2 is not a JSON object") as caught:
+        records = progress.read_log(library)
+    assert len(caught) == 2 and "line 3" in str(caught[1].message)
+    assert [r["tau_alpha"] for r in records] == [1.0, 2.0]

@@ -295,3 +295,38 @@ def slow_weight(row, pair: str = "AA") -> float:
         return float("nan")
     w = np.array([float(row[f"{pair}_w{i}"]) for i in range(1, n_exp + 1)])
     return float(w[-1] / w.sum()) if w.sum() != 0 else float("nan")
+
+
+def usable(table):
+    """The fits that count for a conclusion: converged and with a valid fitted correlator."""
+    return table[(table["converged"] == 1) & (table["valid"] == 1)]
+
+
+def compare_with_mct(row, state, *, n_per_block: int = 32) -> dict:
+    """The fitted memory of a results row against MCT's for the same equation, per species.
+
+    For a = A, B, in units of the state's Omega^2_aa: ``integral_a`` = int_0^t_last M_aa dt
+    of the fit and ``mct_integral_a`` of MCT (the friction each memory adds over the sampled
+    window, t_last the last sampled time), and the long-time limits, ``limit_a`` =
+    c + sum_i w_i a_i of the fit (the plateau it predicts) and ``mct_limit_a`` = MCT's M_aa at
+    t_last (zero in a liquid that MCT lets relax). The integrals use the trapezoidal rule in
+    ln t on 200 points from 1e-4 tau (the fast part of M is resolved there).
+    """
+    problem = problem_for_state(state, coupling=str(row["coupling"]),
+                                dynamics=str(row["dynamics"]))
+    n_exp = int(row["n_exp"])
+    theta = theta_from_row(row, n_exp)
+    t = np.geomspace(1e-4, problem.times[-1], 200)
+    fitted = memory.memory_matrix(t, theta, n_exp, coupling=problem.coupling)
+    mct = mct_memory(state, t, coupling=problem.coupling, dynamics=problem.dynamics,
+                     settings=mct_settings(t[-1], n_per_block=n_per_block))
+    parts = memory.unpack(theta, n_exp)
+    out = {"state": row["state"]}
+    for j, (species, pair) in enumerate((("A", 0), ("B", 2))):
+        omega2 = problem.omega2[j, j]
+        out[f"integral_{species}"] = float(np.trapezoid(fitted[:, j, j] * t, np.log(t)) / omega2)
+        out[f"mct_integral_{species}"] = float(np.trapezoid(mct[:, j, j] * t, np.log(t)) / omega2)
+        limit = parts["c"][pair] + np.sum(parts["w"][pair] * parts["a"][pair])
+        out[f"limit_{species}"] = float(limit / omega2)
+        out[f"mct_limit_{species}"] = float(mct[-1, j, j] / omega2)
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,11 +45,27 @@ class EventLog:
 
 
 def read_log(library) -> list[dict]:
-    """Every event of ``campaign_log.jsonl`` in ``library`` (empty if there is none)."""
+    """Every event of ``campaign_log.jsonl`` in ``library`` (empty if there is none).
+
+    A line that is not a JSON object (e.g. half written when a campaign was killed) is skipped
+    with a warning naming its line number, so one bad line cannot block later runs.
+    """
     path = Path(library) / LOG_NAME
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            warnings.warn(f"{path} line {number} is not a JSON object: skipped", stacklevel=2)
+    return records
 
 
 def record_filename(record: dict) -> str:

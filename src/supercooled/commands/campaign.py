@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 
 def register(subparsers) -> None:
@@ -32,6 +33,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from supercooled.campaign import load_campaign, run_campaign
+    from supercooled.campaign.lock import LibraryLock
     from supercooled.campaign.progress import closed_states, pending_states
     from supercooled.errors import SupercooledError
     from supercooled.paths import library_path
@@ -51,8 +53,14 @@ def run(args) -> int:
     if args.status:
         print_plan(campaign, library, args.workers)
         return 0
-    counts = run_campaign(campaign, library, workers=args.workers, scheduler=args.scheduler)
+    with LibraryLock(library):
+        counts = run_campaign(campaign, library, workers=args.workers, scheduler=args.scheduler)
     print(", ".join(f"{key}: {value}" for key, value in counts.items()))
+    if counts.get("failed", 0):
+        # a campaign whose states failed has not done its job: say so in the exit status
+        print(f"supercooled: error: {counts['failed']} states failed; their errors are in "
+              f"{library}/campaign_log.jsonl", file=sys.stderr)
+        return 1
     return 0
 
 
