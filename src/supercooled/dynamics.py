@@ -167,7 +167,7 @@ def self_correlations(positions, steps, typeid, k: float, *, origins=None, block
     parts = [_Accumulator() for _ in range(3)]
     iterator = origins
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
         iterator = tqdm(origins, desc="F_s(k,t), MSD", unit="origin", leave=False)
     for o in iterator:

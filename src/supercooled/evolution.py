@@ -405,7 +405,7 @@ def fit_memory(problem: memory.MemoryProblem, settings: FitSettings | None = Non
     eq. 6 fit of the MCT memory (:func:`fit_parametrisation`) to start as the paper does, and
     ``start_label`` to record where it came from (``FitResult.start``).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
     settings = settings or FitSettings()
     n_exp = settings.n_exp

@@ -137,7 +137,7 @@ def critical_temperature_table(library=None, out=None, *, densities=None,
     ds = _library_dataset(library)
     pairs = [(i, d) for i in interactions for d in (densities or DENSITIES)]
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
         pairs = tqdm(pairs, desc="T_mct", unit="series")
     rows = []

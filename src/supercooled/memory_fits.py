@@ -211,7 +211,7 @@ def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps
     from pathlib import Path
 
     import pandas as pd
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
     settings = settings or FitSettings()
     out_csv = Path(out_csv)

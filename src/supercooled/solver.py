@@ -263,7 +263,7 @@ def solve_memory_equation(alpha, beta, gamma, F0, kernel: Kernel, *,
 
 def _progress(total, enabled):
     if enabled:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
         return tqdm(total=total, desc="time blocks", unit="block")
 

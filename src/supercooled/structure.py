@@ -222,7 +222,7 @@ def partial_structure_factors(frames, typeid, box_length: float, *, k_grid=K_GRI
     total = np.zeros((len(PAIRS), k_grid.size))
     iterator = frames
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
         iterator = tqdm(frames, desc="S(k)", unit="frame", leave=False)
     for positions in iterator:

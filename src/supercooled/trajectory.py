@@ -293,7 +293,7 @@ def _read_frames(trajectory, box_length, n_particles, progress):
     temperatures = []
     frames = range(n_frames)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
         frames = tqdm(frames, desc="reading frames", unit="frame", leave=False)
     for i in frames:

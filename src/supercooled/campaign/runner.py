@@ -169,7 +169,7 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
                  scratch=None, progress: bool = True) -> dict:
     """Run every state of ``campaign`` not yet in ``library``; return counts of what happened."""
     from distributed import Client, LocalCluster, as_completed
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
     library = Path(library)
     library.mkdir(parents=True, exist_ok=True)

@@ -122,7 +122,7 @@ def find_critical_point(make_system: Callable[[float], MCTSystem], liquid, glass
     n_steps = max(0, math.ceil(math.log2(abs(glass - liquid) / tolerance)))
     steps = range(n_steps)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
         steps = tqdm(steps, desc="bisection", unit="step")
     for _ in steps:
