@@ -157,9 +157,10 @@ class _Plan:
 
     @property
     def thermostat(self) -> dict:
-        # LAMMPS fix nvt: a chain of 3 thermostats; HOOMD-blue MTTK: a single one
+        # LAMMPS fix nvt (and the OpenMM engine's copy of it): a chain of 3 thermostats;
+        # HOOMD-blue MTTK: a single one
         return {"kind": "Nose-Hoover", "ensemble": "NVT", "damping_time": self.damping_time,
-                "chain_length": 3 if self.engine == "lammps" else 1}
+                "chain_length": 1 if self.engine == "hoomd" else 3}
 
     @property
     def settings(self) -> dict:
@@ -482,7 +483,7 @@ def _finished(run_dir: Path, plan: _Plan) -> RunResult | None:
 def simulate(state: StatePoint, out_dir, *, equilibration_time: float, production_time: float,
              dt: float | None = None, seed: int = 0, engine: str = "lammps",
              block_time: float | None = None, threads: int = 1, resume: bool = True,
-             progress: bool = True,
+             progress: bool = True, platform: str | None = None,
              on_checkpoint: CheckpointCallback | None = None) -> RunResult:
     """Equilibrate ``state`` with a thermostat, produce in NVE, write ``out_dir``.
 
@@ -490,7 +491,9 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
     ``dt`` defaults to :func:`default_timestep`; ``block_time`` (LJ time units) is the length
     of one block of the schedule; ``threads > 1`` uses the engine's OpenMP styles; with
     ``resume=True`` a finished directory is returned and a checkpoint continued, with
-    ``resume=False`` the directory's run files are overwritten. ``on_checkpoint(run_dir,
+    ``resume=False`` the directory's run files are overwritten. ``platform`` picks the device
+    of engine ``openmm`` (CPU, CUDA, OpenCL; default CPU; recorded in ``engine_version``, not
+    part of the settings, since its checkpoints resume on any platform). ``on_checkpoint(run_dir,
     checkpoint)``, if given, is called after every committed checkpoint with the record that
     ``checkpoint.json`` now holds (to follow a long run, or to interrupt it at a known point).
     Returns a :class:`RunResult`. Bad input raises
@@ -507,7 +510,8 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
         finished = _finished(run_dir, plan)
         if finished is not None:
             return finished
-    md_engine = make_engine(plan.engine, plan.state, dt=plan.dt, threads=plan.threads)
+    md_engine = make_engine(plan.engine, plan.state, dt=plan.dt, threads=plan.threads,
+                            platform=platform)
     created = run_files.missing_folders(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -35,14 +35,24 @@ def register(subparsers) -> None:
     parser.add_argument("--dt", type=float, default=None,
                         help="time step in tau (default: chosen per state for energy conservation)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--engine", choices=["lammps", "hoomd"], default="lammps",
-                        type=str.lower, help="MD engine (hoomd needs HOOMD-blue from conda-forge)")
+    parser.add_argument("--engine", choices=["lammps", "openmm", "hoomd"], default="lammps",
+                        type=str.lower, help="MD engine (default lammps; openmm runs on CPU or a "
+                        "GPU, see --platform; hoomd needs HOOMD-blue from conda-forge)")
+    parser.add_argument("--platform", choices=["CPU", "CUDA", "OpenCL"], default=None,
+                        type=_platform_name, help="OpenMM platform of --engine openmm "
+                        "(default CPU; CUDA needs pip install 'openmm[cuda12]')")
     parser.add_argument("--threads", type=int, default=1,
-                        help="OpenMP threads of the engine (default 1)")
+                        help="OpenMP threads of the engine, CPU threads of OpenMM's CPU "
+                        "platform (default 1)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="overwrite RUN_DIR instead of returning/continuing the run in it")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+def _platform_name(value: str) -> str:
+    """The OpenMM platform's spelling (CPU, CUDA, OpenCL) of a name in any case."""
+    return {"cpu": "CPU", "cuda": "CUDA", "opencl": "OpenCL"}.get(value.strip().lower(), value)
 
 
 def _mpi_rank() -> int:
@@ -54,14 +64,17 @@ def _mpi_rank() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from supercooled.errors import SupercooledError
     from supercooled.md import simulate
     from supercooled.systems import StatePoint
 
+    if args.platform is not None and args.engine != "openmm":
+        raise SupercooledError(f"--platform applies to --engine openmm, not {args.engine}")
     state = StatePoint(args.interaction, args.density, args.temperature, args.particles)
     result = simulate(state, args.out, equilibration_time=args.equilibration_time,
                       production_time=args.production_time, dt=args.dt, seed=args.seed,
                       engine=args.engine, block_time=args.block_time, threads=args.threads,
-                      resume=args.resume, progress=not args.quiet)
+                      resume=args.resume, progress=not args.quiet, platform=args.platform)
     if _mpi_rank() != 0:  # under mpirun every rank runs this; one summary line is enough
         return 0
     print(f"{state.label}: N = {state.n_particles}, T_measured = {result.temperature:.4f}, "

