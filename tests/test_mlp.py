@@ -21,7 +21,7 @@ from supercooled.ml.predict import normalisation_warnings, predict
 from supercooled.paths import data_path
 
 TINY = TrainConfig(hidden=(32, 32), epochs=120, learning_rate=3e-3, batch_size=64, threads=1,
-                       patience=None, l1_penalty=0.0)
+                   patience=None, l1_penalty=0.0, architecture="paper")
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,9 @@ def test_ensemble_validation_states_come_from_training_states(library, monkeypat
             fit, val_rows = seen[3 * e + m]
             assert {labels[i] for i in val_rows} == set(val)  # what was really held out
             assert fit.isdisjoint(val_rows)
-            assert {labels[i] for i in fit} | set(val) == train
+            calib = set(meta["calibration_states"])
+            assert calib and calib <= train and calib.isdisjoint({labels[i] for i in fit} | set(val))
+            assert {labels[i] for i in fit} | set(val) | calib == train
         assert len({tuple(v) for v in meta["validation_states"]}) > 1  # members differ
     with pytest.raises(SupercooledError, match="need at least 2 states"):
         split_indices(library.sizes["state"], 0.1, 0, candidates=[3])
@@ -144,18 +146,20 @@ def test_training_learns_a_known_law(library):
 
 def test_training_is_deterministic(library):
     train, test = split_indices(library.sizes["state"], 0.2, seed=2)
-    cfg = TrainConfig(hidden=(16,), epochs=3, batch_size=64, patience=None)
-    a = ensemble.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
-    b = ensemble.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
-    x = design(library, test).x
-    np.testing.assert_array_equal(a.predict_rows(x), b.predict_rows(x))
+    feats = features.state_features(library.isel(state=test))
+    for arch in ("physics", "paper"):
+        cfg = TrainConfig(hidden=(16,), epochs=3, batch_size=64, patience=None, architecture=arch)
+        a = ensemble.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
+        b = ensemble.train_ensemble(library, train, n_members=1, seed=4, config=cfg, progress=False)
+        np.testing.assert_array_equal(a.predict_phi(feats), b.predict_phi(feats))
 
 
 def test_save_load_round_trip(tmp_path, tiny_model, library):
     tiny_model.save(tmp_path / "m")
     loaded = Ensemble.load(tmp_path / "m")
-    x = design(library).x
-    np.testing.assert_array_equal(tiny_model.predict_rows(x), loaded.predict_rows(x))
+    x = features.state_features(library)
+    np.testing.assert_array_equal(tiny_model.predict_phi(x), loaded.predict_phi(x))
+    assert loaded.architecture == "physics" and loaded.metadata["calibration"]["scale"]
     assert loaded.metadata["library_hash"] == features.library_hash(library)
     assert loaded.metadata["k_grid"] == pytest.approx(K_GRID.tolist())
 
@@ -179,10 +183,17 @@ def test_predict_good_input(tmp_path, tiny_model, library):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an in-range state raises no warning
         out = predict(path, "LJ", 1.2, 1.0, model=tiny_model)
-    assert list(out.columns[:5]) == ["t", "F_AA", "F_AA_std", "F_BB", "F_BB_std"]
-    assert {"phi_A", "phi_B"} <= set(out.columns)
+    assert list(out.columns[:7]) == ["t", "phi_A", "phi_A_lo", "phi_A_hi", "phi_B", "phi_B_lo",
+                                     "phi_B_hi"]
+    assert {"F_AA", "F_AA_lo", "F_AA_hi", "F_BB_lo", "F_BB_hi"} <= set(out.columns)
+    for name in ("A", "B"):
+        assert (out[f"phi_{name}_lo"] <= out[f"phi_{name}"]).all()
+        assert (out[f"phi_{name}"] <= out[f"phi_{name}_hi"]).all()
+        assert out[f"phi_{name}_lo"].min() >= 0 and out[f"phi_{name}_hi"].max() <= 1
+    np.testing.assert_allclose(out.F_AA / out.phi_A, out.F_AA.iloc[0] / out.phi_A.iloc[0])
     expected = tau_alpha(out.phi_A.to_numpy(), out.t.to_numpy())
     assert out.attrs["tau_alpha"] == pytest.approx(expected, nan_ok=True)
+    assert out.attrs["calibrated"] and out.attrs["ood"]["score"] >= 0
     assert out.attrs["extrapolated_above"][0] > 30.0
     assert out.attrs["extrapolated_below"] == [0.2]
 
@@ -313,7 +324,8 @@ def test_predict_stays_inside_the_trained_time_window(tiny_model, library):
 
 def test_diverged_training_is_a_one_line_error(library):
     d, v = design(library, [0, 1, 2]), design(library, [3])
-    cfg = TrainConfig(hidden=(4,), epochs=2, learning_rate=1e30, patience=None, threads=1)
+    cfg = TrainConfig(hidden=(4,), epochs=2, learning_rate=1e30, patience=None, threads=1,
+                      architecture="paper")
     with pytest.raises(SupercooledError, match="training diverged") as info:
         train_network(d, v, Scaler.fit(d.x), config=cfg, progress=False)
     assert "\n" not in str(info.value) and "validation loss" in str(info.value)
@@ -321,14 +333,14 @@ def test_diverged_training_is_a_one_line_error(library):
     x = d.x.copy()
     x[:, 0] = np.nan
     bad = Design(x, d.y, d.mask, d.state)
-    cfg = TrainConfig(hidden=(4,), epochs=2, patience=None, threads=1)
+    cfg = TrainConfig(hidden=(4,), epochs=2, patience=None, threads=1, architecture="paper")
     with pytest.raises(SupercooledError, match="training diverged: the loss was not finite"):
         train_network(bad, None, Scaler.fit(x), config=cfg, progress=False)
 
 
 def test_unknown_learning_rate_schedule_is_an_error(library):
     d = design(library, [0, 1])
-    cfg = TrainConfig(hidden=(4,), epochs=1, lr_schedule="step")
+    cfg = TrainConfig(hidden=(4,), epochs=1, lr_schedule="step", architecture="paper")
     with pytest.raises(SupercooledError, match="unknown lr_schedule"):
         train_network(d, None, Scaler.fit(d.x), config=cfg, progress=False)
 
@@ -380,11 +392,14 @@ def test_train_command_line(tmp_path, library, capsys):
 
     _write_library(library.isel(state=slice(0, 12)), tmp_path / "lib")
     out = tmp_path / "model"
-    assert main(["train", "--library", str(tmp_path / "lib"), "--out", str(out), "--epochs", "1",
-                 "--ensemble", "1", "--threads", "1", "--no-mct"]) == 0
-    assert "R^2 (MLP)" in capsys.readouterr().out
-    meta = Ensemble.load(out).metadata
-    assert meta["n_library_states"] == 12 and meta["config"]["epochs"] == 1
+    for arch in ("paper", "physics"):
+        assert main(["train", "--library", str(tmp_path / "lib"), "--out", str(out), "--epochs",
+                     "1", "--ensemble", "1", "--threads", "1", "--no-mct", "--independent",
+                     "none", "--architecture", arch]) == 0
+        assert "R^2_AA" in capsys.readouterr().out
+        meta = Ensemble.load(out).metadata
+        assert meta["n_library_states"] == 12 and meta["config"]["epochs"] == 1
+        assert meta["architecture"] == arch and Ensemble.load(out).architecture == arch
     assert main(["train", "--library", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert main(["train", "--library", str(tmp_path / "lib"), "--out", str(out),
                  "--ensemble", "0"]) == 2
@@ -413,8 +428,73 @@ def test_shipped_model_reproduces_its_evaluation():
     model = Ensemble.load()
     table = pd.read_csv(model_dir / "evaluation.csv")
     table = table[table.split_seed == model.metadata["split_seed"]]
+    if "set" in table:
+        table = table[table.set == "test"]
     index = evaluation.match_states(ds, table)
     assert (index >= 0).all()
     rows = pd.DataFrame(evaluation.evaluate(model, ds, index))
     for column in ("r2_mlp", "r2_mlp_AA", "r2_mlp_BB", "spread", "abs_error"):
         np.testing.assert_allclose(rows[column], table[column], rtol=1e-6, err_msg=column)
+
+
+def test_the_paper_model_shipped_before_still_loads_and_predicts(library):
+    folder = data_path("models", "mlp", "paper")
+    if not (folder / "metadata.json").exists():
+        pytest.skip("no shipped paper model")
+    model = Ensemble.load(folder)
+    assert model.architecture == "paper" and "architecture" not in model.metadata
+    with pytest.warns(UserWarning, match="no calibration"):
+        out = predict(_user_csv(library), "LJ", 1.2, 1.0, model=model)
+    assert not out.attrs["calibrated"] and (out.phi_A_lo <= out.phi_A_hi).all()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda f: f.assign(S_AA=0.0, S_AB=0.0, S_BB=0.0), "all zero"),
+    (lambda f: f.iloc[::6], "too few k points to cover the main peak"),
+])
+def test_predict_refuses_degenerate_structure_factors(mutate, message, tiny_model, library):
+    with pytest.raises(SupercooledError, match=message) as info:
+        predict(mutate(_user_csv(library)), "LJ", 1.2, 1.0, model=tiny_model)
+    assert "\n" not in str(info.value)
+
+
+def test_predict_refuses_a_broken_model(tmp_path, tiny_model, library, capsys):
+    import json
+
+    import torch
+
+    from supercooled.cli import main
+
+    tiny_model.save(tmp_path / "nan")
+    weights = torch.load(tmp_path / "nan" / "member_0.pt", weights_only=True)
+    next(iter(weights.values()))[0] = float("nan")
+    torch.save(weights, tmp_path / "nan" / "member_0.pt")
+    with pytest.raises(SupercooledError, match="non-finite weights"):
+        Ensemble.load(tmp_path / "nan")
+    tiny_model.save(tmp_path / "zero")
+    meta = json.loads((tmp_path / "zero" / "metadata.json").read_text())
+    meta["feature_std"][5] = 0.0
+    (tmp_path / "zero" / "metadata.json").write_text(json.dumps(meta))
+    _user_csv(library).to_csv(tmp_path / "s.csv", index=False)
+    for name in ("nan", "zero"):
+        out = tmp_path / f"{name}.csv"
+        assert main(["predict", "--model", str(tmp_path / name), "--structure-factor",
+                     str(tmp_path / "s.csv"), "--interaction", "LJ", "--density", "1.2",
+                     "--temperature", "1.0", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and ("non-finite" in err or "feature scaling" in err)
+        assert not out.exists()
+
+
+def test_predict_header_carries_the_interval_and_the_ood_score(tmp_path, tiny_model, library):
+    from supercooled.cli import main
+
+    tiny_model.save(tmp_path / "m")
+    _user_csv(library).to_csv(tmp_path / "s.csv", index=False)
+    assert main(["predict", "--model", str(tmp_path / "m"), "--structure-factor",
+                 str(tmp_path / "s.csv"), "--interaction", "LJ", "--density", "1.2",
+                 "--temperature", "1.0", "--level", "0.9", "--out", str(tmp_path / "o.csv")]) == 0
+    head = (tmp_path / "o.csv").read_text().splitlines()[:2]
+    assert "tau_alpha_lo=" in head[0] and "level=0.9" in head[0] and "ood_score=" in head[1]
+    out = pd.read_csv(tmp_path / "o.csv", comment="#")
+    assert {"phi_A_lo", "phi_A_hi", "F_BB_lo", "F_BB_hi"} <= set(out.columns)

@@ -11,12 +11,15 @@ def register(subparsers):
         "predict", help="predict F_s(k_p, t) and tau_alpha from a structure factor CSV",
         description="Read S_AA, S_AB, S_BB (CSV columns k, S_AA, S_AB, S_BB; normalised so that "
         "S_aa(k -> inf) = x_a; any grid reaching k >= 20 sigma_AA^-1) and predict the self "
-        "intermediate scattering functions at the main peak with the ensemble's spread.")
+        "intermediate scattering functions phi_s and F_s = phi_s S_aa(k_p) at the main peak "
+        "with calibrated bounds, tau_alpha with its interval and an out-of-distribution score.")
     p.add_argument("--model", default=None, help="model folder (default: data/models/mlp)")
     p.add_argument("--structure-factor", required=True, help="CSV with k, S_AA, S_AB, S_BB")
     p.add_argument("--interaction", required=True, help="LJ or WCA")
     p.add_argument("--density", required=True, type=float, help="number density rho")
     p.add_argument("--temperature", required=True, type=float, help="temperature T (eps_AA/k_B)")
+    p.add_argument("--level", type=float, default=0.68,
+                   help="nominal coverage of the bounds: 0.68 or 0.9 (0.68)")
     p.add_argument("--out", default=None, help="CSV to write (default: print to stdout)")
     p.add_argument("--plot", default=None, help="PNG of F_s(k_p, t) with the ensemble band")
     p.set_defaults(func=run)
@@ -35,7 +38,7 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = predict(args.structure_factor, args.interaction, args.density,
-                        args.temperature, model=args.model)
+                        args.temperature, model=args.model, level=args.level)
     for w in caught:
         print(f"supercooled: warning: {w.message}", file=sys.stderr)
     for side in ("below", "above"):
@@ -43,14 +46,26 @@ def run(args) -> int:
         if ks:
             print(f"supercooled: note: S(k) extrapolated {side} the file's grid at "
                   f"{len(ks)} grid points (k = {ks[0]:g} ... {ks[-1]:g})", file=sys.stderr)
+    a = frame.attrs
+    ood = a["ood"] or {}
     header = (f"# supercooled predict: interaction={args.interaction} density={args.density} "
-              f"temperature={args.temperature} k_p={frame.attrs['k_p']:.4f} "
-              f"tau_alpha={frame.attrs['tau_alpha']:.6g}\n")
+              f"temperature={args.temperature} k_p={a['k_p']:.4f} "
+              f"tau_alpha={a['tau_alpha']:.6g} tau_alpha_lo={a['tau_alpha_lo']:.6g} "
+              f"tau_alpha_hi={a['tau_alpha_hi']:.6g} level={a['level']:g} "
+              f"calibrated={int(a['calibrated'])} architecture={a['architecture']}\n"
+              f"# ood_score={ood.get('score', float('nan')):.3g} "
+              f"ood_structure={ood.get('structure', float('nan')):.3g} "
+              f"ood_temperature={ood.get('temperature', float('nan')):.3g} "
+              f"T_structure={ood.get('T_structure', float('nan')):.4g} "
+              f"widening={a['widening']:.3g} (OOD score > 1: further from the training states "
+              "than 95 % of them are from each other; bounds widened by the score)\n")
     text = header + frame.to_csv(index=False, float_format="%.6g")
     if args.out:
         with open(args.out, "w") as fh:
             fh.write(text)
-        print(f"wrote {args.out}; tau_alpha = {frame.attrs['tau_alpha']:.4g} tau")
+        print(f"wrote {args.out}; tau_alpha = {a['tau_alpha']:.4g} tau "
+              f"[{a['tau_alpha_lo']:.4g}, {a['tau_alpha_hi']:.4g}] ({a['level']:.0%}); "
+              f"OOD score {ood.get('score', float('nan')):.2f}")
     else:
         sys.stdout.write(text)
     if args.plot:
@@ -67,8 +82,7 @@ def _plot(frame, args):
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for col, label in (("F_AA", "A"), ("F_BB", "B")):
         ax.plot(frame.t, frame[col], label=f"$F_s^{{{label}{label}}}(k_p, t)$")
-        ax.fill_between(frame.t, frame[col] - frame[f"{col}_std"],
-                        frame[col] + frame[f"{col}_std"], alpha=0.3)
+        ax.fill_between(frame.t, frame[f"{col}_lo"], frame[f"{col}_hi"], alpha=0.3)
     ax.set_xscale("log")
     ax.set_xlabel(r"$t$ [$\tau$]")
     ax.set_ylabel(r"$F_s^{aa}(k_p, t)$")

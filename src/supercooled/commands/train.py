@@ -8,11 +8,18 @@ from supercooled.errors import SupercooledError, check_output_path
 def register(subparsers):
     p = subparsers.add_parser(
         "train", help="train the MLP ensemble (F_s from S(k)) on a library and save it",
-        description="Split the library's states 90/10, train a deep ensemble of the paper's MLP "
-        "on the training states (early stopping on a validation subset of them), test it and "
-        "the baselines on the held-out states, and save weights + metadata to --out.")
+        description="Split the library's states 90/10, train a deep ensemble on the training "
+        "states (early stopping on a validation subset of them, spread calibrated on held-out "
+        "calibration states), test it and the baselines on the held-out states and on the "
+        "independent set, and save weights + metadata to --out.")
     p.add_argument("--library", required=True, help="folder of state files (data/library)")
     p.add_argument("--out", required=True, help="folder for member_<i>.pt and metadata.json")
+    p.add_argument("--architecture", default="physics", choices=("physics", "paper"),
+                   help="physics: valid correlator by construction, reduced time (default); "
+                   "paper: Ciarella et al.'s network")
+    p.add_argument("--independent", default=None,
+                   help="folder of states never trained on to score as well "
+                   "(default: data/independent if it holds states; 'none' to skip)")
     p.add_argument("--epochs", type=int, default=1000, help="maximum epochs per member (1000)")
     p.add_argument("--ensemble", type=int, default=5, help="ensemble members (5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first split (0)")
@@ -26,21 +33,25 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from supercooled.ml.evaluation import train_model
+    from supercooled.ml.evaluation import load_independent, train_model
     from supercooled.ml.network import TrainConfig
 
     for name in ("epochs", "ensemble", "splits"):
         if getattr(args, name) < 1:
             raise SupercooledError(f"--{name} must be >= 1, got {getattr(args, name)}")
     check_output_path(args.out, folder=True)
-    config = TrainConfig(epochs=args.epochs, threads=args.threads, device=args.device)
+    config = TrainConfig(epochs=args.epochs, threads=args.threads, device=args.device,
+                         architecture=args.architecture)
+    independent = None if args.independent == "none" else load_independent(args.independent)
     model, table = train_model(args.library, args.out, epochs=args.epochs,
                                n_members=args.ensemble, seed=args.seed, n_splits=args.splits,
-                               config=config, with_mct=not args.no_mct)
+                               config=config, with_mct=not args.no_mct, independent=independent)
     m = model.metadata["metrics_all_splits"]
-    print(f"trained {args.ensemble} members on {len(model.metadata['train_states'])} of "
-          f"{model.metadata['n_library_states']} states; saved to {args.out}")
-    print(f"test states: {m['n_test_states']}  R^2 (MLP) = {m['r2_mlp_mean']:.3f} "
-          f"+- {m['r2_mlp_std']:.3f}  spread-error rank correlation = "
-          f"{m['spread_error_spearman']:.2f}")
+    print(f"trained {args.ensemble} {args.architecture} members on "
+          f"{len(model.metadata['train_states'])} of {model.metadata['n_library_states']} states "
+          f"({len(model.metadata['calibration_states'])} of them for calibration); saved to "
+          f"{args.out}")
+    print(f"test states: {m['n_test_states']}  R^2_AA = {m['r2_mlp_AA_mean']:.3f}  R^2_BB = "
+          f"{m['r2_mlp_BB_mean']:.3f}  (pooled R^2 = {m['r2_mlp_mean']:.3f})  "
+          f"independent states: {len(model.metadata['independent_states'])}")
     return 0

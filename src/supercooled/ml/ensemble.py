@@ -1,7 +1,12 @@
 """A deep ensemble of networks (Lakshminarayanan et al. 2017): training, prediction, files.
 
 M members that differ in initialisation, batch order and validation states give a mean
-prediction and a spread (standard deviation over members). On disk an ensemble is a folder of
+prediction and a spread (standard deviation over members). A fraction of the training states
+(``calibration_fraction``) is held out of every member: on them the spread is calibrated
+(:mod:`supercooled.ml.calibration`) and the metadata stores the conformal scales and the
+out-of-distribution reference of the states the members learned from. The architecture
+(``"physics"`` or ``"paper"``, :mod:`supercooled.ml.network`) is recorded in the metadata;
+a model written before it was (the paper's network) loads as ``"paper"``. On disk an ensemble is a folder of
 ``member_<i>.pt`` (state dicts of tensors only, read back with ``weights_only=True``, which
 refuses arbitrary pickled objects) and ``metadata.json`` (feature standardisation, grids,
 training settings, training and test states, metrics).
@@ -19,6 +24,7 @@ from supercooled import __version__
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
 from supercooled.library import split_indices, state_labels
+from supercooled.ml import calibration, physics
 from supercooled.ml.features import (
     FEATURE_NAMES,
     INTERACTION_LABEL,
@@ -26,9 +32,13 @@ from supercooled.ml.features import (
     Scaler,
     design,
     library_hash,
+    peak_heights,
+    phi_curves,
     rows_for,
+    state_design,
+    state_features,
 )
-from supercooled.ml.network import PAPER_HIDDEN, TrainConfig, build_network, train_network
+from supercooled.ml.network import PAPER_HIDDEN, TrainConfig, build, train_network
 from supercooled.paths import model_path
 
 METADATA_FILE = "metadata.json"
@@ -43,20 +53,45 @@ class Ensemble:
     scaler: Scaler
     hidden: tuple = PAPER_HIDDEN
     metadata: dict = field(default_factory=dict)
+    architecture: str = "paper"
 
     def predict_rows(self, x: np.ndarray) -> np.ndarray:
-        """(M, n_rows, 2) predictions of every member on raw (unstandardised) feature rows."""
+        """(M, n_rows, 2) F of every member on raw feature rows (paper architecture only)."""
         import torch
 
+        if self.architecture != "paper":
+            raise SupercooledError("predict_rows: only the paper's network predicts row by row")
         z = torch.as_tensor(self.scaler.transform(x), dtype=torch.float32)
         with torch.no_grad():
             return np.stack([net(z).numpy().astype(float) for net in self.members])
 
+    def predict_phi(self, state_feats: np.ndarray, times=TIME_GRID, peaks=None) -> np.ndarray:
+        """(M, n_state, n_time, 2) phi_s^A, phi_s^B of every member from 303 state features.
+
+        Physics architecture: exp(-g) on each state's reduced times. Paper architecture: its
+        F divided by S_aa(k_p), ``peaks`` (n_state, 2) or by default that of the state's S
+        (:func:`~supercooled.ml.features.peak_heights`).
+        """
+        import torch
+
+        f, times = np.atleast_2d(state_feats), np.asarray(times, float)
+        if self.architecture == "paper":
+            out = self.predict_rows(rows_for(f, times)).reshape(len(self.members), len(f),
+                                                                len(times), 2)
+            peaks = peak_heights(f) if peaks is None else np.atleast_2d(peaks)
+            return out / peaks[None, :, None, :]
+        z = torch.as_tensor(self.scaler.transform(f[:, physics.INPUT_COLUMNS]),
+                            dtype=torch.float32)
+        weights = physics.state_weights(f, times)
+        with torch.no_grad():
+            return np.stack([physics.phi_from_grid(net(z).numpy().astype(float), weights)
+                             for net in self.members])
+
     def predict_curves(self, state_feats: np.ndarray, times=TIME_GRID):
-        """Mean and spread (std over members), each (n_state, n_time, 2), and all members."""
-        times = np.asarray(times, float)
-        out = self.predict_rows(rows_for(np.atleast_2d(state_feats), times))
-        out = out.reshape(len(self.members), -1, len(times), 2)
+        """F_s^aa = phi_s^a S_aa(k_p): mean and spread (std over members), each
+        (n_state, n_time, 2), and all members (M, n_state, n_time, 2)."""
+        f = np.atleast_2d(state_feats)
+        out = self.predict_phi(f, times) * peak_heights(f)[None, :, None, :]
         return out.mean(axis=0), out.std(axis=0), out
 
     def save(self, path) -> Path:
@@ -73,8 +108,10 @@ class Ensemble:
             "format": FORMAT,
             "package_version": __version__,
             "n_members": len(self.members),
+            "architecture": self.architecture,
             "hidden": list(self.hidden),
-            "feature_names": FEATURE_NAMES,
+            "feature_names": (FEATURE_NAMES if self.architecture == "paper" else
+                              [FEATURE_NAMES[i] for i in physics.INPUT_COLUMNS]),
             "target_names": list(TARGET_NAMES),
             "feature_mean": self.scaler.mean.tolist(),
             "feature_std": self.scaler.std.tolist(),
@@ -82,6 +119,8 @@ class Ensemble:
             "time_grid": TIME_GRID.tolist(),
             "interaction_label": INTERACTION_LABEL,
         })
+        if self.architecture == "physics":
+            meta["reduced_time_grid"] = physics.REDUCED_TIME_GRID.tolist()
         write_metadata(path, meta)
         return path
 
@@ -94,14 +133,23 @@ class Ensemble:
         path = Path(path) if path is not None else model_path()
         meta = read_metadata(path)
         hidden = tuple(meta["hidden"])
+        architecture = meta.get("architecture", "paper")
         members = []
         for i in range(int(meta["n_members"])):
-            net = build_network(hidden)
-            net.load_state_dict(torch.load(path / f"member_{i}.pt", weights_only=True,
-                                           map_location="cpu"))
+            net = build(architecture, hidden)
+            weights = torch.load(path / f"member_{i}.pt", weights_only=True, map_location="cpu")
+            bad = [k for k, v in weights.items() if not torch.isfinite(v).all()]
+            if bad:
+                raise SupercooledError(f"model {path}: member {i} has non-finite weights "
+                                       f"({bad[0]}); retrain it")
+            net.load_state_dict(weights)
             members.append(net.eval())
-        scaler = Scaler(np.array(meta["feature_mean"]), np.array(meta["feature_std"]))
-        return cls(members, scaler, hidden, meta)
+        scaler = Scaler(np.array(meta["feature_mean"], float), np.array(meta["feature_std"], float))
+        if not (np.isfinite(scaler.mean).all() and np.isfinite(scaler.std).all()
+                and (scaler.std > 0).all()):
+            raise SupercooledError(f"model {path}: feature scaling is not finite and positive "
+                                   "(zero or NaN feature_std); retrain it")
+        return cls(members, scaler, hidden, meta, architecture)
 
 
 def read_metadata(path) -> dict:
@@ -128,39 +176,64 @@ def _json_default(obj):
 
 
 def train_ensemble(ds, train_states, *, n_members: int = 5, seed: int = 0,
-                   validation_fraction: float = 0.1, config: TrainConfig | None = None,
-                   progress: bool = True) -> Ensemble:
-    """Train M networks on the given training states of ``ds``.
+                   validation_fraction: float = 0.1, calibration_fraction: float = 0.1,
+                   config: TrainConfig | None = None, progress: bool = True) -> Ensemble:
+    """Train M networks on the given training states of ``ds`` and calibrate their spread.
 
-    Member m uses seed 1000 seed + m for its weights, batch order and its validation subset
-    (``validation_fraction`` of the training states, held out for early stopping), so members
-    differ in all three. The feature standardisation uses all training states. The metadata
-    records ``train_states`` and, per member, its ``validation_states`` (labels; empty when
-    fewer than 3 training states leave none to hold out).
+    First ``calibration_fraction`` of the training states (seeded by ``seed``; none when fewer
+    than 6 training states) are set aside as calibration states: no member fits or
+    early-stops on them. Member m uses seed 1000 seed + m for its weights, batch order and its
+    validation subset (``validation_fraction`` of the remaining states, held out for early
+    stopping), so members differ in all three. The feature standardisation uses the states
+    the members learn from. The metadata records ``train_states`` (all, calibration states
+    included), ``calibration_states``, per member its ``validation_states`` (labels; empty
+    when fewer than 3 states leave none to hold out), ``calibration`` (conformal scales,
+    :func:`supercooled.ml.calibration.fit_calibration`; absent without calibration states)
+    and ``ood_reference`` (:func:`supercooled.ml.calibration.fit_reference`).
     """
     cfg = config or TrainConfig()
     train_states = np.asarray(train_states, int)
     if n_members < 1:
         raise SupercooledError(f"ensemble size must be >= 1, got {n_members}")
-    scaler = Scaler.fit(design(ds, train_states).x)
+    calib_states = np.array([], int)
+    if calibration_fraction > 0 and len(train_states) >= 6:
+        train_states_fit, calib_states = split_indices(ds.sizes["state"], calibration_fraction,
+                                                       10_000 + seed, candidates=train_states)
+    else:
+        train_states_fit = train_states
+    paper = cfg.architecture == "paper"
+    make = design if paper else state_design
+    x_all = make(ds, train_states_fit).x
+    scaler = Scaler.fit(x_all)
     members, histories, validation_labels = [], [], []
     for m in range(n_members):
         member_seed = 1000 * seed + m
-        if len(train_states) >= 3 and validation_fraction > 0:
+        if len(train_states_fit) >= 3 and validation_fraction > 0:
             fit_states, val_states = split_indices(ds.sizes["state"], validation_fraction,
-                                                   member_seed, candidates=train_states)
-            val = design(ds, val_states)
+                                                   member_seed, candidates=train_states_fit)
+            val = make(ds, val_states)
         else:
-            fit_states, val_states, val = train_states, np.array([], int), None
+            fit_states, val_states, val = train_states_fit, np.array([], int), None
         validation_labels.append(state_labels(ds, val_states))
-        net, hist = train_network(design(ds, fit_states), val, scaler, seed=member_seed,
+        net, hist = train_network(make(ds, fit_states), val, scaler, seed=member_seed,
                                   config=cfg, progress=progress,
                                   desc=f"member {m + 1}/{n_members}")
         members.append(net)
         histories.append(hist)
+    fit_feats = state_features(ds.isel(state=train_states_fit))
     meta = {"train_states": state_labels(ds, train_states),
+            "calibration_states": state_labels(ds, calib_states),
             "validation_states": validation_labels, "seed": seed,
-            "validation_fraction": validation_fraction, "config": cfg.to_dict(),
+            "validation_fraction": validation_fraction,
+            "calibration_fraction": calibration_fraction, "config": cfg.to_dict(),
             "histories": histories, "library_hash": library_hash(ds),
-            "n_library_states": int(ds.sizes["state"])}
-    return Ensemble(members, scaler, tuple(cfg.hidden), meta)
+            "n_library_states": int(ds.sizes["state"]),
+            "ood_reference": calibration.fit_reference(fit_feats,
+                                                       state_labels(ds, train_states_fit))}
+    ens = Ensemble(members, scaler, tuple(cfg.hidden), meta, cfg.architecture)
+    if len(calib_states):
+        sub = ds.isel(state=calib_states)
+        phi = ens.predict_phi(state_features(sub), ds["time"].values)
+        meta["calibration"] = calibration.fit_calibration(
+            phi_curves(sub), phi.mean(axis=0), phi.std(axis=0), ds["time"].values)
+    return ens

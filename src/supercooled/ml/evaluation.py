@@ -1,9 +1,14 @@
 """Scores of ensembles and baselines on test states, cross-validation, and the shipped model.
 
 Splits are always by state (:func:`supercooled.library.split_indices`), never by time point.
-R^2 of one state is :func:`supercooled.metrics.r2_score` over all its sampled times and both
-species, with SS_tot around the mean of the *simulated* curve (the usual definition; the
-paper writes it around the mean prediction). Each split trains an ensemble and fits the
+Scores of one state (definitions in :mod:`supercooled.metrics`): R^2 of each species on its
+own scale over its sampled times (R^2_AA, R^2_BB), the error of tau_alpha per species as a
+factor exp|ln(tau_pred / tau_sim)|, the coverage of the calibrated intervals, and, for
+comparison with the paper, the pooled R^2 of F_AA and F_BB together (SS_tot around the mean
+of the *simulated* curve, the usual definition; the paper writes it around the mean
+prediction). Besides the test states of each split, every ensemble is scored on the
+independent set (``data/independent``, states of another N that no model trains on) when it
+is given; the ``set`` column says which. Each split trains an ensemble and fits the
 baselines of :mod:`supercooled.ml.baselines` (this module is the only one that uses them) on
 the same training states. :func:`train_model` is the one call that (re)trains the shipped
 model. Temperatures in units of T_mct come from :func:`supercooled.mct_table.reduced_temperature`.
@@ -16,62 +21,154 @@ from pathlib import Path
 
 import numpy as np
 
+from supercooled.dynamics import tau_alpha
 from supercooled.errors import SupercooledError
-from supercooled.library import split_indices, state_labels
-from supercooled.metrics import r2_score, rmse
+from supercooled.library import split_indices, state_labels, structure_at_peak
+from supercooled.metrics import interval_coverage, log_ratio_factor, r2_per_species, r2_score, rmse
+from supercooled.ml import calibration
 from supercooled.ml.baselines import MCTCurves, fit_all
 from supercooled.ml.ensemble import Ensemble, read_metadata, train_ensemble, write_metadata
 from supercooled.ml.features import (
-    TARGET_NAMES,
     load_states,
+    phi_curves,
     state_features,
-    target_curves,
     training_ranges,
 )
 from supercooled.ml.network import TrainConfig
 from supercooled.systems import normalize_interaction
 
+SPECIES = ("A", "B")
+
+
+def _state_scores(prefix: str, truth_phi, pred_phi, peaks, times) -> dict:
+    """Scores of one state's phi prediction (n_time, 2): pooled R^2 of F = phi S_aa(k_p) (the
+    paper's), R^2 per species, RMSE of F, tau_alpha per species and its error factor."""
+    f_true, f_pred = truth_phi * peaks, pred_phi * peaks
+    r2_a = r2_per_species(truth_phi, pred_phi)
+    row = {f"r2_{prefix}": r2_score(f_true, f_pred),
+           **{f"r2_{prefix}_{s}{s}": r2_a[a] for a, s in enumerate(SPECIES)},
+           f"rmse_{prefix}": rmse(f_true, f_pred)}
+    for a, s in enumerate(SPECIES):
+        tau = tau_alpha(pred_phi[:, a], times)
+        row[f"tau_{prefix}_{s}"] = tau
+        row[f"tau_factor_{prefix}_{s}"] = log_ratio_factor(tau_alpha(truth_phi[:, a], times), tau)
+    return row
+
 
 def evaluate(ensemble: Ensemble, ds, test_states, baselines: dict | None = None) -> list[dict]:
-    """One row per test state: R^2 and RMSE of the ensemble mean, of each member and baseline.
+    """One row per test state: scores of the ensemble mean, of each member and baseline.
 
     ``baselines`` maps a name to a fitted object with ``predict(ds, states)`` returning
-    (n_state, n_time, 2) curves. Columns: state (the library label), interaction, density, T
-    (measured), r2_mlp (both species pooled, the paper's score), r2_mlp_AA and r2_mlp_BB
-    (each species alone; usually lower, because the offset between F_AA and F_BB no longer
-    counts as explained variance), r2_member_mean, r2_member_std, rmse_mlp, spread (mean
-    ensemble std over sampled points), abs_error (mean |mean - truth|), r2_<baseline>,
-    rmse_<baseline>.
+    (n_state, n_time, 2) F curves. Columns: state (the library label), interaction, density,
+    T (measured), architecture; for the MLP and each baseline b: r2_<b> (F_AA and F_BB
+    pooled, the paper's score), r2_<b>_AA and r2_<b>_BB (R^2 of each species on its own
+    scale, :func:`supercooled.metrics.r2_per_species`), rmse_<b> (of F), tau_<b>_A, tau_<b>_B
+    (tau_alpha of the predicted phi_s^a, :func:`supercooled.dynamics.tau_alpha`) and
+    tau_factor_<b>_A, _B (exp|ln(tau_pred / tau_sim)|); tau_sim_A, tau_sim_B; for the MLP
+    also r2_member_mean, r2_member_std (pooled R^2 of the members), spread (mean ensemble
+    std of phi over sampled points), abs_error (mean |phi_mean - phi_sim|), ood_score
+    (:func:`supercooled.ml.calibration.ood_score`) and, with a calibrated model, cov<p>_<a>
+    (fraction of the sampled points of species a inside the calibrated interval of nominal
+    level p = 68, 90, widened as ``predict`` widens it) with n_<a> sampled points.
     """
     test_states = np.asarray(test_states, int)
     sub = ds.isel(state=test_states)
-    truth = target_curves(sub)
-    mean, std, members = ensemble.predict_curves(state_features(sub), ds["time"].values)
-    base_pred = {name: b.predict(ds, test_states) for name, b in (baselines or {}).items()}
+    times = np.asarray(ds["time"].values, float)
+    feats = state_features(sub)
+    truth = phi_curves(sub)
+    # S_aa(k_p) at the library's k_p, the normalisation of the eq. 1 targets
+    peaks = np.array([structure_at_peak(sub.isel(state=j))[[0, 2]] for j in range(len(truth))])
+    members = ensemble.predict_phi(feats, times, peaks)
+    mean, std = members.mean(axis=0), members.std(axis=0)
+    base_pred = {name: b.predict(ds, test_states) / peaks[:, None, :]
+                 for name, b in (baselines or {}).items()}
+    meta = ensemble.metadata
+    calib, ref = meta.get("calibration"), meta.get("ood_reference")
     labels = state_labels(ds, test_states)
     rows = []
     for j, i in enumerate(test_states):
         ok = np.isfinite(truth[j])
-        member_r2 = [r2_score(truth[j], members[m, j]) for m in range(len(members))]
+        member_r2 = [r2_score(truth[j] * peaks[j], members[m, j] * peaks[j])
+                     for m in range(len(members))]
         row = {
             "state": labels[j],
             "interaction": normalize_interaction(str(ds["interaction"].values[i])),
             "density": float(ds["density"].values[i]),
             "T": float(ds["temperature"].values[i]),
-            "r2_mlp": r2_score(truth[j], mean[j]),
-            **{f"r2_mlp_{name.removeprefix('F_')}": r2_score(truth[j][:, a], mean[j][:, a])
-               for a, name in enumerate(TARGET_NAMES)},
+            "architecture": ensemble.architecture,
+            **{f"tau_sim_{s}": tau_alpha(truth[j][:, a], times) for a, s in enumerate(SPECIES)},
+            **_state_scores("mlp", truth[j], mean[j], peaks[j], times),
             "r2_member_mean": float(np.mean(member_r2)),
             "r2_member_std": float(np.std(member_r2)),
-            "rmse_mlp": rmse(truth[j], mean[j]),
             "spread": float(std[j][ok].mean()),
             "abs_error": float(np.abs(mean[j] - truth[j])[ok].mean()),
         }
+        widen = 1.0
+        if ref:
+            row["ood_score"] = calibration.ood_score(ref, feats[j])["score"]
+            widen = calibration.widening(row["ood_score"])
+        if calib:
+            for level in calibration.LEVELS:
+                lo, hi = calibration.interval(calib, mean[j:j + 1], std[j:j + 1], times, level,
+                                              widen)
+                for a, s in enumerate(SPECIES):
+                    row[f"cov{round(100 * level)}_{s}"] = interval_coverage(
+                        truth[j][:, a], lo[0][:, a], hi[0][:, a])
+            row.update({f"n_{s}": int(ok[:, a].sum()) for a, s in enumerate(SPECIES)})
         for name, pred in base_pred.items():
-            row[f"r2_{name}"] = r2_score(truth[j], pred[j])
-            row[f"rmse_{name}"] = rmse(truth[j], pred[j])
+            row.update(_state_scores(name, truth[j], pred[j], peaks[j], times))
         rows.append(row)
     return rows
+
+
+MODELS = ("mlp", "ridge", "knn", "mct")
+
+
+def score_table(table, by=("set",)):
+    """Scores side by side, one row per (group of ``by``, model): mean R^2_AA, R^2_BB and
+    pooled R^2 over test states, median and 90th percentile of the tau_alpha error factor per
+    species (over states where both tau_alpha are defined), and the number of states."""
+    import pandas as pd
+
+    out = []
+    groups = table.groupby(list(by)) if by else [((), table)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        for m in MODELS:
+            if f"r2_{m}" not in g:
+                continue
+            row = dict(zip(by, key, strict=False))
+            row.update({"model": m, "n_states": int(g[f"r2_{m}"].notna().sum()),
+                        "R2_AA": g[f"r2_{m}_AA"].mean(), "R2_BB": g[f"r2_{m}_BB"].mean(),
+                        "R2_AA_worst": g[f"r2_{m}_AA"].min(), "R2_pooled": g[f"r2_{m}"].mean()})
+            for s in SPECIES:
+                f = g[f"tau_factor_{m}_{s}"].dropna()
+                row[f"tau_factor_{s}_median"] = f.median() if len(f) else np.nan
+                row[f"tau_factor_{s}_p90"] = f.quantile(0.9) if len(f) else np.nan
+                row[f"n_tau_{s}"] = len(f)
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+def coverage_summary(table, by=("architecture", "set")):
+    """Empirical coverage of the calibrated intervals: one row per (``by``, species, nominal),
+    coverage = (sum over states of cov * n) / (sum of n), i.e. over all sampled points."""
+    import pandas as pd
+
+    rows = []
+    for key, g in table.groupby(list(by)):
+        key = key if isinstance(key, tuple) else (key,)
+        for level in calibration.LEVELS:
+            for s in SPECIES:
+                c, n = g.get(f"cov{round(100 * level)}_{s}"), g.get(f"n_{s}")
+                if c is None or n is None or not np.isfinite(c).any():
+                    continue
+                ok = np.isfinite(c) & np.isfinite(n)
+                rows.append({**dict(zip(by, key, strict=False)), "species": s, "nominal": level,
+                             "coverage": float((c[ok] * n[ok]).sum() / n[ok].sum()),
+                             "n_points": int(n[ok].sum()), "n_states": int(g.state.nunique()),
+                             "n_splits": int(g.split_seed.nunique()) if "split_seed" in g else 1})
+    return pd.DataFrame(rows)
 
 
 def spread_error_correlation(rows) -> float:
@@ -90,7 +187,7 @@ def summarize(rows) -> dict:
     out = {"n_test_states": len(rows)}
     if not rows:
         return out
-    for key in [k for k in rows[0] if k.startswith(("r2_", "rmse_"))]:
+    for key in [k for k in rows[0] if k.startswith(("r2_", "rmse_", "tau_factor_"))]:
         vals = np.array([r[key] for r in rows], float)
         out[f"{key}_mean"] = float(np.nanmean(vals)) if np.isfinite(vals).any() else None
         out[f"{key}_std"] = float(np.nanstd(vals)) if np.isfinite(vals).any() else None
@@ -123,7 +220,7 @@ def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float
                    n_members: int = 5, config: TrainConfig | None = None,
                    train_candidates=None, test_candidates=None, with_baselines: bool = True,
                    with_mct: bool = True, mct_curves: MCTCurves | None = None,
-                   progress: bool = True):
+                   independent=None, progress: bool = True):
     """Train and test ensembles on ``n_splits`` random state splits (seeds seed ... seed+n-1).
 
     Returns (pandas DataFrame of :func:`evaluate` rows with a ``split_seed`` column, list of
@@ -133,6 +230,8 @@ def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float
     overlap, the split seed only changes the ensemble's seeds and validation states. The MCT
     baseline (``with_baselines`` and ``with_mct``) keeps its curves in ``mct_curves`` (a fresh
     :class:`~supercooled.ml.baselines.MCTCurves` unless given), shared by all splits.
+    ``independent``: a Dataset of states never trained on; every ensemble and baseline is also
+    scored on all of them (rows with ``set`` = "independent"; test rows have "test").
     """
     import pandas as pd
 
@@ -147,12 +246,15 @@ def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float
                              progress=progress)
         fitted = (fit_all(ds, train, mct_curves if with_mct else None)
                   if with_baselines else {})
-        rows = evaluate(ens, ds, test, fitted)
+        rows = [{**r, "set": "test"} for r in evaluate(ens, ds, test, fitted)]
+        if independent is not None and independent.sizes.get("state", 0):
+            rows += [{**r, "set": "independent"} for r in
+                     evaluate(ens, independent, np.arange(independent.sizes["state"]), fitted)]
         for r in rows:
             r["split_seed"] = split_seed
         ens.metadata["split_seed"] = split_seed
         ens.metadata["test_states"] = state_labels(ds, test)
-        ens.metadata["metrics"] = summarize(rows)
+        ens.metadata["metrics"] = summarize([r for r in rows if r["set"] == "test"])
         frames.append(pd.DataFrame(rows))
         ensembles.append(ens)
     return pd.concat(frames, ignore_index=True), ensembles
@@ -160,7 +262,7 @@ def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float
 
 def train_model(library, out=None, *, epochs: int | None = None, n_members: int = 5, seed: int = 0,
                 n_splits: int = 1, test_fraction: float = 0.1, config: TrainConfig | None = None,
-                with_mct: bool = True, progress: bool = True):
+                with_mct: bool = True, independent=None, progress: bool = True):
     """The one call that (re)trains the shipped model: split, train, test, save.
 
     Trains ``n_splits`` ensembles on 90/10 state splits; the first (split seed ``seed``) is
@@ -168,7 +270,9 @@ def train_model(library, out=None, *, epochs: int | None = None, n_members: int 
     their summary in the metadata, and MCT's curves of the test states of all splits
     (``mct_curves.csv``, with ``with_mct``). ``epochs``, if given, overrides that of ``config``
     (default :class:`~supercooled.ml.network.TrainConfig`; the caller's object is not
-    changed). Returns (ensemble, evaluation DataFrame).
+    changed). ``independent``: a Dataset or folder of states never trained on (see
+    :func:`cross_validate`), e.g. :func:`supercooled.paths.independent_path`; None: none.
+    Returns (ensemble, evaluation DataFrame).
     """
     cfg = replace(config) if config is not None else TrainConfig()
     if epochs is not None:
@@ -176,14 +280,18 @@ def train_model(library, out=None, *, epochs: int | None = None, n_members: int 
     if cfg.epochs < 1:
         raise SupercooledError(f"epochs must be >= 1, got {cfg.epochs}")
     ds = load_states(library)
+    if independent is not None and not hasattr(independent, "sizes"):
+        independent = load_independent(independent)
     mct_curves = MCTCurves() if with_mct else None
     table, ensembles = cross_validate(ds, n_splits=n_splits, seed=seed,
                                       test_fraction=test_fraction, n_members=n_members,
                                       config=cfg, with_mct=with_mct, mct_curves=mct_curves,
-                                      progress=progress)
+                                      independent=independent, progress=progress)
     model = ensembles[0]
     model.metadata["split_seeds"] = [seed + s for s in range(n_splits)]
-    model.metadata["metrics_all_splits"] = summarize(table.to_dict("records"))
+    model.metadata["metrics_all_splits"] = summarize(table[table.set == "test"].to_dict("records"))
+    model.metadata["independent_states"] = (state_labels(independent)
+                                            if independent is not None else [])
     model.metadata["training_ranges"] = training_ranges(ds, model.metadata["train_states"])
     if out is not None:
         model.save(out)
@@ -211,12 +319,70 @@ def combine_runs(model_dir, other_dirs) -> dict:
         if read_metadata(other)["library_hash"] != meta["library_hash"]:
             raise SupercooledError(f"{other} was trained on another library than {model_dir}")
         frames.append(pd.read_csv(other / "evaluation.csv"))
-    table = pd.concat(frames, ignore_index=True).drop_duplicates(["state", "split_seed"])
+    table = pd.concat(frames, ignore_index=True)
+    if "set" not in table:
+        table["set"] = "test"
+    table = table.drop_duplicates(["state", "split_seed", "set"])
     meta["split_seeds"] = sorted(int(s) for s in table.split_seed.unique())
-    meta["metrics_all_splits"] = summarize(table.to_dict("records"))
+    meta["metrics_all_splits"] = summarize(table[table.set == "test"].to_dict("records"))
     table.to_csv(model_dir / "evaluation.csv", index=False)
     write_metadata(model_dir, meta)
     return meta["metrics_all_splits"]
+
+
+def score_model(model: Ensemble, ds, independent=None, *, mct_curves: MCTCurves | None = None):
+    """:func:`evaluate` rows of a saved ensemble on its own test states (``set`` = "test") and
+    on ``independent`` (``set`` = "independent"), with the baselines fitted on its training
+    states; so that a model trained earlier (e.g. the paper's network) is scored as the
+    current one is. States are found by label; returns a DataFrame."""
+    import pandas as pd
+
+    train, test = (_find_states(ds, model.metadata[k]) for k in ("train_states", "test_states"))
+    fitted = fit_all(ds, train, mct_curves)
+    rows = [{**r, "set": "test"} for r in evaluate(model, ds, test, fitted)]
+    if independent is not None:
+        rows += [{**r, "set": "independent"} for r in
+                 evaluate(model, independent, np.arange(independent.sizes["state"]), fitted)]
+    table = pd.DataFrame(rows)
+    table["split_seed"] = model.metadata.get("split_seed", 0)
+    return table
+
+
+def _find_states(ds, names) -> np.ndarray:
+    """Indices of states named by label, or, for names of the older form
+    <interaction>_rho<density>_T<measured T>, by :func:`match_states`."""
+    import pandas as pd
+
+    labels = state_labels(ds)
+    out = []
+    for name in names:
+        if name in labels:
+            out.append(labels.index(name))
+            continue
+        inter, rho, temp = name.split("_")[:3]
+        row = pd.DataFrame({"interaction": [inter], "density": [float(rho[3:])],
+                            "T": [float(temp[1:])]})
+        i = int(match_states(ds, row, rtol=2e-4)[0])
+        if i < 0:
+            raise SupercooledError(f"state {name} of the model is not in the library")
+        out.append(i)
+    return np.array(out, int)
+
+
+def load_independent(path=None):
+    """The independent set (default ``data/independent``) as a Dataset, or None when the folder
+    holds no state file; crystallised states are dropped as from the library."""
+    from supercooled.paths import independent_path
+
+    path = Path(path) if path is not None else independent_path()
+    if not path.is_dir() or not list(path.glob("*.nc")):
+        return None
+    from supercooled.library import load_library
+
+    ds = load_library(path)
+    if "crystallized" in ds.coords or "crystallized" in ds:
+        ds = ds.isel(state=np.flatnonzero(np.asarray(ds["crystallized"].values) == 0))
+    return ds if ds.sizes.get("state", 0) else None
 
 
 def match_states(ds, table, rtol: float = 1e-6) -> np.ndarray:
@@ -239,3 +405,15 @@ def match_states(ds, table, rtol: float = 1e-6) -> np.ndarray:
             candidates = np.flatnonzero(close)
             out[n] = candidates[np.argmin(np.abs(temp[candidates] - float(row.T)))]
     return out
+
+
+def write_result_tables(table, results_dir) -> dict:
+    """Write ``evaluation.csv`` (per-state rows of ``table``: every architecture, split and
+    set) and ``calibration.csv`` (:func:`coverage_summary` by architecture and set) to
+    ``results_dir``; return both DataFrames."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    coverage = coverage_summary(table)
+    table.to_csv(results_dir / "evaluation.csv", index=False, float_format="%.6g")
+    coverage.to_csv(results_dir / "calibration.csv", index=False, float_format="%.4f")
+    return {"evaluation": table, "calibration": coverage}

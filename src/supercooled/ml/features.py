@@ -8,6 +8,10 @@ z = (x - mean) / max(std, MIN_STD), with the mean and standard deviation of the 
 rows only (see :class:`Scaler`); the statistics are stored with the model so that a
 prediction sees the same transformation.
 
+The physics architecture (:mod:`supercooled.ml.physics`) uses one row per state instead
+(:class:`StateDesign`): the 302 state features without T, and the phi_s^a curves
+(:func:`phi_curves`) as targets.
+
 Targets (the paper's eq. 1, the conventions page (book/conventions.md)):
 F_s^AA(k_p, t) = phi_s^A(k_p, t) S_AA(k_p) and F_s^BB(k_p, t) = phi_s^B(k_p, t) S_BB(k_p),
 with S_aa(k_p) from :func:`supercooled.library.structure_at_peak`. :func:`target_curves` is
@@ -93,6 +97,26 @@ def target_curves(ds) -> np.ndarray:
     return phi * peaks[:, None, :]
 
 
+def phi_curves(ds) -> np.ndarray:
+    """(n_state, n_time, 2): phi_s^A, phi_s^B of the library (NaN where unsampled)."""
+    return ds["phi_s"].transpose("state", "time", "species").sel(species=["A", "B"]).values
+
+
+def peak_heights(state_feats) -> np.ndarray:
+    """(n_state, 2): S_AA(k_p), S_BB(k_p) from the S on the k grid of the 303 state features,
+    with k_p = :func:`supercooled.structure.peak_position` of S_AA (as the library defines it)
+    and linear interpolation in k (as :func:`supercooled.library.structure_at_peak`)."""
+    from supercooled.structure import peak_position
+
+    f = np.atleast_2d(state_feats)
+    nk = len(K_GRID)
+    out = np.empty((len(f), 2))
+    for n, row in enumerate(f):
+        k_p = peak_position(row[:nk])
+        out[n] = np.interp(k_p, K_GRID, row[:nk]), np.interp(k_p, K_GRID, row[2 * nk:3 * nk])
+    return out
+
+
 def rows_for(state_feats: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Feature rows (n_state * n_time, 304): each state's 303 features with log10 t appended."""
     n, nt = state_feats.shape[0], len(times)
@@ -122,6 +146,32 @@ def design(ds, states=None) -> Design:
     keep = mask.any(axis=1)
     ids = np.repeat(states, len(times))
     return Design(x[keep], y[keep], mask[keep], ids[keep])
+
+
+@dataclass
+class StateDesign:
+    """One row per state for the physics architecture: inputs x (state features without T,
+    :data:`supercooled.ml.physics.INPUT_COLUMNS`), interpolation ``weights`` of each state's
+    reduced times onto the network's grid, targets phi_s ``y`` (n, n_time, 2), mask, state ids."""
+
+    x: np.ndarray
+    weights: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray
+    state: np.ndarray
+
+
+def state_design(ds, states=None) -> StateDesign:
+    """The :class:`StateDesign` of the given state indices (all if None)."""
+    from supercooled.ml import physics
+
+    states = np.arange(ds.sizes["state"]) if states is None else np.asarray(states, int)
+    sub = ds.isel(state=states)
+    feats = state_features(sub)
+    y = phi_curves(sub)
+    return StateDesign(feats[:, physics.INPUT_COLUMNS],
+                       physics.state_weights(feats, ds["time"].values), y, np.isfinite(y),
+                       states)
 
 
 @dataclass

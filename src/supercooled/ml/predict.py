@@ -5,7 +5,9 @@ total N as on the conventions page (book/conventions.md): S_aa(k -> inf) = x_a) 
 checked (:func:`read_structure_factor`), put on the model's k grid
 (:func:`structure_on_grid`), checked for a per-species normalisation
 (:func:`normalisation_warnings`) and against the range of the training states
-(:func:`out_of_range`); :func:`predict` then returns the ensemble's mean and spread.
+(:func:`out_of_range`) and scored for how far it lies from the training states
+(:func:`supercooled.ml.calibration.ood_score`); :func:`predict` then returns phi_s and F_s
+with calibrated bounds and tau_alpha with its interval.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ MIN_K_MAX = 20.0
 #: of x_a; a per-species normalisation (S_aa -> 1) is off by 0.2 (AA) and 0.8 (BB).
 LARGE_K_WINDOW = 2.0 * math.pi
 NORMALISATION_TOLERANCE = 0.1
+#: The main peak must be resolved: at least MIN_PEAK_POINTS k points of the user's grid within
+#: PEAK_HALF_WIDTH of the maximum of S_AA (the peak's half width at half maximum is about
+#: 0.6 sigma_AA^-1; the library's grid, dk = 0.4, has 6 points there).
+MIN_PEAK_POINTS = 5
+PEAK_HALF_WIDTH = 1.2
 
 
 def read_structure_factor(source):
@@ -94,6 +101,17 @@ def structure_on_grid(frame) -> tuple[np.ndarray, dict]:
         raise SupercooledError(
             f"structure factor grid ends at k = {k[-1]:g}; the model needs it up to at least "
             f"k = {MIN_K_MAX:g} sigma_AA^-1")
+    if not np.any(values[:, 1:] != 0):
+        raise SupercooledError("structure factor is all zero: not a liquid's S(k)")
+    search = (k >= 2.0) & (k <= MIN_K_MAX)
+    if search.sum() < 3 or values[search, 1].max() <= 0:
+        raise SupercooledError("S_AA has no main peak between k = 2 and 20 sigma_AA^-1")
+    k_max = k[search][np.argmax(values[search, 1])]
+    n_peak = int(np.sum(np.abs(k - k_max) <= PEAK_HALF_WIDTH))
+    if n_peak < MIN_PEAK_POINTS:
+        raise SupercooledError(
+            f"too few k points to cover the main peak of S_AA: {n_peak} within "
+            f"{PEAK_HALF_WIDTH:g} of k = {k_max:.3g}, need >= {MIN_PEAK_POINTS}")
     limits = (FRACTION_A, 0.0, 1.0 - FRACTION_A)
     out = np.empty((3, len(K_GRID)))
     for j in range(3):
@@ -182,20 +200,31 @@ def _peak(structure: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def predict(structure_factor, interaction: str, density: float, temperature: float,
-            model=None, times=None):
-    """Predict F_s^AA(k_p, t) and F_s^BB(k_p, t) for a user's structure factor.
+            model=None, times=None, level: float = 0.68):
+    """Predict phi_s^a(k_p, t) and F_s^aa(k_p, t) with calibrated bounds for a user's S(k).
 
     ``structure_factor``: CSV path or DataFrame with columns k, S_AA, S_AB, S_BB (normalised
     as on the conventions page (book/conventions.md): S_aa(k -> inf) = x_a) on any grid
-    reaching k >= 20. ``model``: an :class:`~supercooled.ml.ensemble.Ensemble`, a model
-    folder, or None for the shipped model. ``times``: default the grid times the training
-    data covered. Returns a DataFrame with columns t, F_AA, F_AA_std, F_BB, F_BB_std, phi_A,
-    phi_A_std, phi_B, phi_B_std; its ``attrs`` hold tau_alpha (1/e time of phi_A), k_p, the
-    extrapolation flags, the out-of-range warnings and the normalisation warnings of
-    :func:`normalisation_warnings` (both also issued as :class:`UserWarning`). ``density``
-    and ``temperature``: positive finite real numbers (Python or NumPy; not bool).
+    reaching k >= 20 that resolves the main peak (:data:`MIN_PEAK_POINTS`). ``model``: an
+    :class:`~supercooled.ml.ensemble.Ensemble`, a model folder, or None for the shipped model.
+    ``times``: default the grid times the training data covered. ``level``: nominal coverage
+    of the bounds (a calibrated level of the model, 0.68 or 0.9).
+
+    Returns a DataFrame with columns t, phi_A, phi_A_lo, phi_A_hi, phi_B, phi_B_lo, phi_B_hi,
+    F_AA, F_AA_lo, F_AA_hi, F_BB, F_BB_lo, F_BB_hi (F = phi S_aa(k_p), eq. 1) and the ensemble
+    std phi_A_std, phi_B_std. The bounds are the split-conformal intervals of
+    :mod:`supercooled.ml.calibration`, widened by the OOD score when it exceeds 1; a model
+    without calibration (written before it existed) gives mean -+ 1 std and says so. ``attrs``:
+    tau_alpha (1/e time of phi_A) with tau_alpha_lo, tau_alpha_hi (those of phi_A_lo and
+    phi_A_hi), level, calibrated, ood (the dict of
+    :func:`~supercooled.ml.calibration.ood_score`, or None), architecture, k_p, the
+    extrapolation flags, the out-of-range and the normalisation warnings (all warnings also
+    issued as :class:`UserWarning`, one line each). ``density`` and ``temperature``: positive
+    finite real numbers (Python or NumPy; not bool).
     """
     import pandas as pd
+
+    from supercooled.ml import calibration
 
     interaction = normalize_interaction(interaction)
     _check_state_variable("density", density)
@@ -207,18 +236,39 @@ def predict(structure_factor, interaction: str, density: float, temperature: flo
     times = _trained_times(ensemble) if times is None else np.asarray(times, float)
     feats = np.concatenate([structure.reshape(-1),
                             [temperature, density, INTERACTION_LABEL[interaction]]])
-    mean, std, _ = ensemble.predict_curves(feats[None, :], times)
-    mean, std = mean[0], std[0]
+    members = ensemble.predict_phi(feats[None, :], times)[:, 0]
+    mean, std = members.mean(axis=0), members.std(axis=0)
     k_p, s_peak = _peak(structure)
-    frame = pd.DataFrame({"t": times, "F_AA": mean[:, 0], "F_AA_std": std[:, 0],
-                          "F_BB": mean[:, 1], "F_BB_std": std[:, 1],
-                          "phi_A": mean[:, 0] / s_peak[0], "phi_A_std": std[:, 0] / s_peak[0],
-                          "phi_B": mean[:, 1] / s_peak[1], "phi_B_std": std[:, 1] / s_peak[1]})
     warn = out_of_range(ensemble, structure, interaction, float(density), float(temperature))
+    ref, calib = ensemble.metadata.get("ood_reference"), ensemble.metadata.get("calibration")
+    ood = calibration.ood_score(ref, feats) if ref else None
+    widen = calibration.widening(ood["score"]) if ood else 1.0
+    if ood and ood["score"] > 1:
+        warn.append(f"out of distribution (OOD score {ood['score']:.2f} > 1): "
+                    f"{'; '.join(ood['messages'])}; bounds widened x{widen:.2f}")
+    if calib:
+        lo, hi = calibration.interval(calib, mean[None], std[None], times, level, widen)
+        lo, hi = lo[0], hi[0]
+    else:
+        lo, hi = np.clip(mean - std, 0.0, 1.0), np.clip(mean + std, 0.0, 1.0)
+        warn.append("the model has no calibration (trained before it existed): bounds are "
+                    "-+ 1 ensemble std, which is overconfident")
+    frame = pd.DataFrame({"t": times})
+    for a, name in enumerate(("A", "B")):
+        frame[f"phi_{name}"], frame[f"phi_{name}_lo"], frame[f"phi_{name}_hi"] = (
+            mean[:, a], lo[:, a], hi[:, a])
+    for a, name in enumerate(("AA", "BB")):
+        for suffix in ("", "_lo", "_hi"):
+            frame[f"F_{name}{suffix}"] = frame[f"phi_{name[0]}{suffix}"] * s_peak[a]
+    frame["phi_A_std"], frame["phi_B_std"] = std[:, 0], std[:, 1]
     for msg in warn:
         warnings.warn(f"extrapolation: {msg}", UserWarning, stacklevel=2)
     for msg in normalisation:
         warnings.warn(f"structure factor normalisation: {msg}", UserWarning, stacklevel=2)
-    frame.attrs.update({"tau_alpha": tau_alpha(frame["phi_A"].to_numpy(), times), "k_p": k_p,
+    frame.attrs.update({"tau_alpha": tau_alpha(mean[:, 0], times),
+                        "tau_alpha_lo": tau_alpha(lo[:, 0], times),
+                        "tau_alpha_hi": tau_alpha(hi[:, 0], times), "level": level,
+                        "calibrated": bool(calib), "ood": ood, "widening": widen,
+                        "architecture": ensemble.architecture, "k_p": k_p,
                         "out_of_range": warn, "normalisation": normalisation, **flags})
     return frame

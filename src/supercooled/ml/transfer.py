@@ -10,8 +10,11 @@ the training selection are always test states ("unseen").
 * model (interaction): train on LJ, test on WCA, and the reverse;
 * density (beyond the paper): leave one density out, train on the others, test on it.
 
-Each result row is one (split, test state) with the state's R^2 of the ensemble mean, the
-members' R^2 spread, the ensemble spread and whether the state was in the trained region.
+Each result row is one (split, test state) with the scores of
+:func:`supercooled.ml.evaluation.evaluate` (R^2 per species, tau_alpha error factors, coverage
+of the calibrated intervals, OOD score; the pooled R^2 for comparison) of the ensemble and,
+fitted on the same training states, of ridge, nearest neighbours and MCT, and whether the
+state was in the trained region.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from supercooled.errors import SupercooledError
 from supercooled.library import state_labels
 from supercooled.mct_table import reduced_temperature
+from supercooled.ml.baselines import MCTCurves
 from supercooled.ml.evaluation import cross_validate
 from supercooled.ml.features import library_hash, load_states, state_features, target_curves
 from supercooled.ml.network import TrainConfig
@@ -66,10 +70,12 @@ def library_densities(ds) -> list[float]:
 
 
 def _run(ds, reduced_t, train, test, *, label: dict, n_splits, n_members, seed, config,
-         progress):
+         progress, mct_curves=None):
+    """One study's cross-validation; baselines (MCT with ``mct_curves``) on the same splits."""
     table, ensembles = cross_validate(ds, n_splits=n_splits, n_members=n_members, seed=seed,
                                       config=config, train_candidates=train,
-                                      test_candidates=test, with_baselines=False,
+                                      test_candidates=test, with_baselines=True,
+                                      with_mct=mct_curves is not None, mct_curves=mct_curves,
                                       progress=progress)
     index = {lab: i for i, lab in enumerate(state_labels(ds))}
     trained = set(int(i) for i in train)
@@ -81,7 +87,8 @@ def _run(ds, reduced_t, train, test, *, label: dict, n_splits, n_members, seed, 
 
 
 def temperature_study(ds, reduced_t, thresholds=(1.5, 1.2, 1.0, 0.8), *, n_splits: int = 1,
-                      n_members: int = 5, seed: int = 0, config=None, progress: bool = True):
+                      n_members: int = 5, seed: int = 0, config=None, progress: bool = True,
+                      mct_curves=None):
     """Train on T / T_mct > T_0 for each threshold; test on held-out and all colder states."""
     import pandas as pd
 
@@ -92,12 +99,14 @@ def temperature_study(ds, reduced_t, thresholds=(1.5, 1.2, 1.0, 0.8), *, n_split
             raise SupercooledError(f"only {len(train)} states above T/T_mct = {t0}; need >= 3")
         frames.append(_run(ds, reduced_t, train, np.arange(ds.sizes["state"]),
                            label={"T0_over_Tmct": t0}, n_splits=n_splits, n_members=n_members,
-                           seed=seed, config=config, progress=progress)[0])
+                           seed=seed, config=config, progress=progress,
+                           mct_curves=mct_curves)[0])
     return pd.concat(frames, ignore_index=True)
 
 
 def model_study(ds, reduced_t, *, n_splits: int = 1, n_members: int = 5, seed: int = 0,
-                config=None, progress: bool = True, example_r2: float | None = None):
+                config=None, progress: bool = True, example_r2: float | None = None,
+                mct_curves=None):
     """Train on LJ and test on WCA, and the reverse (paper fig. 5).
 
     With ``example_r2`` (e.g. 0.8) also return the curves of the test state whose R^2 is
@@ -112,7 +121,7 @@ def model_study(ds, reduced_t, *, n_splits: int = 1, n_members: int = 5, seed: i
         table, ensembles = _run(ds, reduced_t, train, test,
                                 label={"train_on": source, "test_on": target},
                                 n_splits=n_splits, n_members=n_members, seed=seed,
-                                config=config, progress=progress)
+                                config=config, progress=progress, mct_curves=mct_curves)
         frames.append(table)
         models += [(source, e.metadata["split_seed"], e) for e in ensembles]
     table = pd.concat(frames, ignore_index=True)
@@ -154,7 +163,7 @@ def example_curves(ds, ensemble, i: int, row=None):
 
 
 def density_study(ds, reduced_t, densities=None, *, n_splits: int = 1, n_members: int = 5,
-                  seed: int = 0, config=None, progress: bool = True):
+                  seed: int = 0, config=None, progress: bool = True, mct_curves=None):
     """Leave each density out in turn: train on the other densities, test on it."""
     import pandas as pd
 
@@ -163,7 +172,7 @@ def density_study(ds, reduced_t, densities=None, *, n_splits: int = 1, n_members
         train, test = density_selection(ds, rho)
         frames.append(_run(ds, reduced_t, train, test, label={"left_out_density": rho},
                            n_splits=n_splits, n_members=n_members, seed=seed, config=config,
-                           progress=progress)[0])
+                           progress=progress, mct_curves=mct_curves)[0])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -213,10 +222,11 @@ def binned(table, column: str = "r2_mlp", by=(), bins=None, width: float = 0.2):
 def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0, 0.8),
                   densities=None, n_splits: int = 1, n_members: int = 5, seed: int = 0,
                   config=None, studies=("temperature", "model", "density"),
-                  progress: bool = True) -> dict:
+                  with_mct: bool = True, progress: bool = True) -> dict:
     """Run the studies and write ``transfer_<study>.csv`` to ``out_dir``; return the tables.
 
-    The model study also writes ``transfer_model_example.csv``: the curves of the test state
+    Ridge and nearest neighbours are fitted on the same training states; MCT (``with_mct``)
+    is solved once per state and shared by the studies. The model study also writes ``transfer_model_example.csv``: the curves of the test state
     whose R^2 is closest to 0.8, the paper's inset of fig. 5.
 
     ``library``: a Dataset or a library folder; ``reduced_t``: T / T_mct per state (default:
@@ -227,7 +237,7 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
     ds = load_states(library)
     reduced_t = reduced_temperature(ds) if reduced_t is None else np.asarray(reduced_t)
     common = {"n_splits": n_splits, "n_members": n_members, "seed": seed, "config": config,
-              "progress": progress}
+              "progress": progress, "mct_curves": MCTCurves() if with_mct else None}
     runners = {
         "temperature": lambda: temperature_study(ds, reduced_t, thresholds, **common),
         "model": lambda: model_study(ds, reduced_t, example_r2=0.8, **common),
@@ -243,6 +253,7 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
     tables = {}
     cfg = config or TrainConfig()
     settings = {"epochs": cfg.epochs, "n_members": n_members, "n_splits": n_splits,
+                "architecture": cfg.architecture,
                 "n_library_states": int(ds.sizes["state"]), "library_hash": library_hash(ds)}
     for name in studies:
         result = runners[name]()
