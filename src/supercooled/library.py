@@ -377,6 +377,16 @@ def structure_at_peak(state: xr.Dataset) -> np.ndarray:
     return np.array([np.interp(k_p, k, state["S"].sel(pair=pair).values) for pair in PAIRS])
 
 
+def target_curves(ds: xr.Dataset) -> np.ndarray:
+    """The paper's eq. 1 targets, (n_state, n_time, 2): F_s^AA = phi_s^A S_AA(k_p) and
+    F_s^BB = phi_s^B S_BB(k_p) (:func:`structure_at_peak`); NaN where a run did not sample.
+    The one place they are built (the network's targets, the memory equation's data)."""
+    phi = ds["phi_s"].transpose("state", "time", "species").sel(species=["A", "B"]).values
+    peaks = np.array([structure_at_peak(ds.isel(state=i))[[0, 2]]
+                      for i in range(ds.sizes["state"])]).reshape(-1, 2)
+    return phi * peaks[:, None, :]
+
+
 def state_labels(ds: xr.Dataset, states=None) -> list[str]:
     """The ``label`` coordinate (file stem: interaction, density, *target* temperature, and
     ``_aged``) of the given state indices (all by default): the one name of a state."""

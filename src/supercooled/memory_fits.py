@@ -22,7 +22,7 @@ from supercooled.evolution import (
     fit_parametrisation,
     heuristic_start,
 )
-from supercooled.library import state_labels, structure_at_peak, structure_matrix
+from supercooled.library import state_labels, structure_at_peak, structure_matrix, target_curves
 from supercooled.paths import results_path
 
 RESULTS_FILE = "memory_fits.csv"
@@ -37,7 +37,7 @@ def problem_for_state(state, *, coupling: str = "paper", dynamics: str = "browni
     library's (file stem).
     """
     s_kp = structure_at_peak(state)
-    phi = state["phi_s"].transpose("time", "species").sel(species=list(memory.SPECIES)).values
+    target = target_curves(state.expand_dims("state"))[0]
     attrs = dict(state.attrs)
     # library.load_library turns the per-file attributes into coordinates along `state`
     for name in ("interaction", "density", "temperature", "temperature_target",
@@ -45,7 +45,7 @@ def problem_for_state(state, *, coupling: str = "paper", dynamics: str = "browni
         if name in state.coords and state.coords[name].size == 1:
             attrs[name] = state.coords[name].item()
     label = state_labels(state)[0] if "label" in state.coords else str(attrs.get("label", ""))
-    return memory.MemoryProblem(np.asarray(state["time"], dtype=float), phi * s_kp[[0, 2]],
+    return memory.MemoryProblem(np.asarray(state["time"], dtype=float), target,
                                 s_kp, float(state["k_p"]), float(attrs["temperature"]),
                                 coupling=coupling, dynamics=dynamics, label=label, meta=attrs)
 

@@ -30,7 +30,7 @@ import xarray as xr
 
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID
-from supercooled.library import load_library, state_labels, structure_at_peak
+from supercooled.library import load_library, state_labels, target_curves
 from supercooled.systems import INTERACTIONS, normalize_interaction
 
 N_FEATURES = 3 * len(K_GRID) + 4
@@ -87,14 +87,6 @@ def state_features(ds) -> np.ndarray:
          np.asarray(ds["temperature"].values, float)[:, None],
          np.asarray(ds["density"].values, float)[:, None],
          interaction_labels(ds)[:, None]], axis=1)
-
-
-def target_curves(ds) -> np.ndarray:
-    """(n_state, n_time, 2): F_s^AA = phi_s^A S_AA(k_p) and F_s^BB = phi_s^B S_BB(k_p); NaN kept."""
-    phi = ds["phi_s"].transpose("state", "time", "species").sel(species=["A", "B"]).values
-    peaks = np.array([structure_at_peak(ds.isel(state=i))[[0, 2]]
-                      for i in range(ds.sizes["state"])]).reshape(-1, 2)
-    return phi * peaks[:, None, :]
 
 
 def phi_curves(ds) -> np.ndarray:
