@@ -114,3 +114,40 @@ def synthetic_state_file(one_exp_theta):
         return write_state(ds, Path(folder) / state_filename("LJ", 1.2, temperature))
 
     return write
+
+
+# --- killing a run just after a production checkpoint (resume tests of every engine) -------
+
+class RunKilled(Exception):
+    """Raised by :func:`kill_after_checkpoint` in place of a kill."""
+
+
+@pytest.fixture
+def kill_after_checkpoint(monkeypatch):
+    """Checkpoints at every chance, and a "kill" (RunKilled) five frames after the first
+    production checkpoint holding a frame past the first. Pass ``.remember`` as the run's
+    ``on_checkpoint``; ``.seen["checkpoint"]`` is that checkpoint; ``.stop()`` lets runs
+    write frames again (for the resumed run)."""
+    from types import SimpleNamespace
+
+    from supercooled import md
+    from supercooled.trajectory import gsd_frame
+
+    seen = {"checkpoint": None, "frames": 0}
+
+    def remember(run_dir, checkpoint):
+        if checkpoint["phase"] == "production" and checkpoint["n_frames"] > 1:
+            seen["checkpoint"] = seen["checkpoint"] or checkpoint
+
+    def frame_then_die(*args):
+        if seen["checkpoint"] is not None:
+            seen["frames"] += 1
+            if seen["frames"] > 5:
+                raise RunKilled
+        return gsd_frame(*args)
+
+    monkeypatch.setattr(md, "CHECKPOINT_WALL_SECONDS", 0.0)
+    monkeypatch.setattr("supercooled.trajectory.gsd_frame", frame_then_die)
+    return SimpleNamespace(remember=remember, seen=seen, Killed=RunKilled,
+                           stop=lambda: monkeypatch.setattr("supercooled.trajectory.gsd_frame",
+                                                            gsd_frame))

@@ -24,7 +24,6 @@ from supercooled.trajectory import (
     TRAJECTORY_NAME,
     Schedule,
     block_offsets,
-    gsd_frame,
     make_schedule,
     unwrapped_positions,
     wrap_positions,
@@ -233,36 +232,18 @@ def test_finished_run_is_returned(run):
         small_run(run.run_dir, seed=99)
 
 
-class Interrupt(Exception):
-    pass
-
-
-def test_resume_from_checkpoint(tmp_path, monkeypatch, run):
+def test_resume_from_checkpoint(tmp_path, run, kill_after_checkpoint):
     """Kill a run five frames after its second production checkpoint, then resume it."""
-    seen = {"checkpoint": None, "frames": 0}
-
-    def remember(run_dir, checkpoint):
-        if checkpoint["phase"] == "production" and checkpoint["n_frames"] > 1:
-            seen["checkpoint"] = seen["checkpoint"] or checkpoint
-
-    def frame_then_die(*args):
-        if seen["checkpoint"] is not None:
-            seen["frames"] += 1
-            if seen["frames"] > 5:
-                raise Interrupt
-        return gsd_frame(*args)
-
-    monkeypatch.setattr(md, "CHECKPOINT_WALL_SECONDS", 0.0)
-    monkeypatch.setattr("supercooled.trajectory.gsd_frame", frame_then_die)
-    with pytest.raises(Interrupt):
-        small_run(tmp_path / "r", on_checkpoint=remember)
+    kill = kill_after_checkpoint
+    with pytest.raises(kill.Killed):
+        small_run(tmp_path / "r", on_checkpoint=kill.remember)
     checkpoint = json.loads((tmp_path / "r" / run_files.CHECKPOINT_JSON).read_text())
     assert not (tmp_path / "r" / run_files.RUN_JSON).exists()
     assert len(list((tmp_path / "r").glob("checkpoint_*.restart"))) == 1
     with gsd.hoomd.open(tmp_path / "r" / TRAJECTORY_NAME, "r") as trajectory:
         assert len(trajectory) > checkpoint["n_frames"]  # frames past the checkpoint: cut back
 
-    monkeypatch.setattr("supercooled.trajectory.gsd_frame", gsd_frame)
+    kill.stop()
     resumed = small_run(tmp_path / "r")
     assert not (tmp_path / "r" / run_files.CHECKPOINT_JSON).exists()
     assert not list((tmp_path / "r").glob("checkpoint_*"))

@@ -17,14 +17,14 @@ import numpy as np
 import openmm  # noqa: F401 - a pinned requirement: fail, do not skip, where it is missing
 import pytest
 
-from supercooled import md, run_files
+from supercooled import run_files
 from supercooled.cli import main
 from supercooled.dynamics import self_isf, tau_alpha
 from supercooled.engines import make_engine
 from supercooled.errors import SupercooledError
 from supercooled.md import simulate
 from supercooled.systems import StatePoint
-from supercooled.trajectory import TRAJECTORY_NAME, gsd_frame, read_trajectory, unwrapped_positions
+from supercooled.trajectory import TRAJECTORY_NAME, read_trajectory, unwrapped_positions
 
 
 def lammps_liquid(state: StatePoint, dt: float, steps: int = 300):
@@ -181,38 +181,21 @@ def test_same_seed_same_trajectory(tmp_path):
                                       fb[len(fb) - 1].particles.position)
 
 
-class Interrupt(Exception):
-    pass
-
-
-def test_resume_from_checkpoint(tmp_path, monkeypatch):
+def test_resume_from_checkpoint(tmp_path, kill_after_checkpoint):
     """Kill an OpenMM run after its first production checkpoint, resume it: the same frames,
     the same log rows, the frames up to the checkpoint unchanged, the first one after it equal
     to float32 rounding. Later frames drift apart as single-precision force round-off (the
     neighbour list is rebuilt at the restart, which reorders the sums) grows chaotically:
     found 1.6e-4 sigma after 1.3 tau, hence 1e-3 for the final frame."""
+    kill = kill_after_checkpoint
     kwargs = {"equilibration_time": 1.0, "production_time": 2.0, "block_time": 0.5,
               "dt": 0.005, "seed": 7, "engine": "openmm", "progress": False}
     whole = simulate(SMALL, tmp_path / "whole", **kwargs)
-    seen = {"checkpoint": None, "frames": 0}
-
-    def remember(run_dir, checkpoint):
-        if checkpoint["phase"] == "production" and checkpoint["n_frames"] > 1:
-            seen["checkpoint"] = seen["checkpoint"] or checkpoint
-
-    def frame_then_die(*args):
-        if seen["checkpoint"] is not None:
-            seen["frames"] += 1
-            if seen["frames"] > 5:
-                raise Interrupt
-        return gsd_frame(*args)
-
-    monkeypatch.setattr(md, "CHECKPOINT_WALL_SECONDS", 0.0)
-    monkeypatch.setattr("supercooled.trajectory.gsd_frame", frame_then_die)
-    with pytest.raises(Interrupt):
-        simulate(SMALL, tmp_path / "r", on_checkpoint=remember, **kwargs)
+    seen = kill.seen
+    with pytest.raises(kill.Killed):
+        simulate(SMALL, tmp_path / "r", on_checkpoint=kill.remember, **kwargs)
     assert len(list((tmp_path / "r").glob("checkpoint_*.restart"))) == 1
-    monkeypatch.setattr("supercooled.trajectory.gsd_frame", gsd_frame)
+    kill.stop()
     resumed = simulate(SMALL, tmp_path / "r", **kwargs)
     assert not list((tmp_path / "r").glob("checkpoint_*"))
     n_kept = seen["checkpoint"]["n_frames"]
