@@ -10,7 +10,6 @@ from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
 from supercooled.library import (
     LibraryError,
-    default_library_path,
     load_library,
     read_state,
     select,
@@ -19,6 +18,7 @@ from supercooled.library import (
     state_filename,
     write_state,
 )
+from supercooled.paths import library_path
 
 
 def make_state(interaction="LJ", density=1.2, temperature=0.5, equilibrated=True, extra=True):
@@ -118,9 +118,9 @@ def test_empty_library_and_default_path(tmp_path, monkeypatch):
     assert empty.sizes["state"] == 0 and empty.sizes["k"] == K_GRID.size
     with pytest.raises(SupercooledError):
         split_states(empty)
-    assert default_library_path().parts[-2:] == ("data", "library")
+    assert library_path().parts[-2:] == ("data", "library")
     monkeypatch.setenv("SUPERCOOLED_LIBRARY", str(tmp_path))
-    assert default_library_path() == tmp_path
+    assert library_path() == tmp_path
 
 
 def _select_library(temps, targets, equil):

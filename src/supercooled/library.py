@@ -36,7 +36,7 @@ import xarray as xr
 
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
-from supercooled.paths import LIBRARY_VARIABLE, library_path
+from supercooled.paths import library_path
 from supercooled.systems import INTERACTIONS, PAIRS, SPECIES, normalize_interaction
 
 REQUIRED_VARIABLES = {
@@ -53,7 +53,6 @@ REQUIRED_ATTRIBUTES = (
 )
 #: Attributes that become coordinates along ``state`` in :func:`load_library`.
 STATE_COORDINATES = REQUIRED_ATTRIBUTES
-ENVIRONMENT_VARIABLE = LIBRARY_VARIABLE
 
 
 def _engine() -> str:
@@ -94,12 +93,6 @@ def state_filename(interaction: str, density: float, temperature_target: float,
                    equilibrated: bool = True) -> str:
     """File name of a state in the library: ``state_label(...) + ".nc"``."""
     return state_label(interaction, density, temperature_target, equilibrated) + ".nc"
-
-
-def default_library_path() -> Path:
-    """The library folder: :func:`supercooled.paths.library_path` (``$SUPERCOOLED_LIBRARY``
-    or the repository's ``data/library``)."""
-    return library_path()
 
 
 def validate_state(ds: xr.Dataset, name: str = "state") -> None:
@@ -234,7 +227,7 @@ def load_library(path=None, *, skip_bad: bool = False, pattern: str = "*.nc") ->
     ``skip_bad=True`` is skipped with a warning. An empty (or missing) folder gives a Dataset
     with zero states.
     """
-    folder = default_library_path() if path is None else Path(path)
+    folder = library_path() if path is None else Path(path)
     if folder.exists() and not folder.is_dir():
         raise SupercooledError(f"library path {folder} is not a folder")
     files = sorted(folder.glob(pattern)) if folder.is_dir() else []
