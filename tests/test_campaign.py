@@ -67,7 +67,7 @@ def test_grid_expands_with_density_scaling(tmp_path):
          "unknown \\[series\\] keys: n_particle"),
         ("[[extend-series]]\ninteraction='LJ'\n", "unknown tables: extend-series"),
         ("[[series]]\ninteraction='LJ'\ndensity='abc'\ntemperatures=[1.0]\n", "wrong type"),
-        ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=1.0\n", "wrong type"),
+        ("[[series]]\ninteraction='LJ'\ndensity=1.2\ntemperatures=1.0\n", "must be a list of numbers"),
         ("[grid]\ninteractions=['LJ']\n", "lacks densities"),
         ("[campaign]\ntau_alpha_max='300'\n", "tau_alpha_max = '300' must be a float"),
         ("[campaign]\nproduction_tau_alpha=0\n", "production_tau_alpha must be positive"),

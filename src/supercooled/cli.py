@@ -1,8 +1,11 @@
 """The ``supercooled`` command line: one entry point, one module per subcommand.
 
 Subcommands live in :mod:`supercooled.commands`. Bad input raises
-:class:`~supercooled.errors.SupercooledError`; it is printed as one line
-(``supercooled: error: ...``) and the exit status is 2, with no traceback.
+:class:`~supercooled.errors.SupercooledError` (the package turns the errors of the libraries it
+drives, LAMMPS, torch, JSON, dask, into one); it is printed as one line
+(``supercooled: error: ...``) and the exit status is 2, with no traceback. A bad argument is
+one line too, and Ctrl-C prints ``supercooled: interrupted`` (status 130). Exit status 1 is
+a command that ran but did not do its whole job (``campaign`` with failed states).
 """
 
 from __future__ import annotations
@@ -17,8 +20,15 @@ from supercooled import __version__, commands
 from supercooled.errors import SupercooledError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), like every other error."""
+
+    def error(self, message):
+        self.exit(2, f"supercooled: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="supercooled",
         description="Simulate Kob-Andersen mixtures, measure S(k) and F_s(k_p, t), and predict "
         "slow dynamics with mode-coupling theory, a neural network or a fitted memory function.",
@@ -39,7 +49,10 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _one_line_warning
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a bad argument (one line printed)
+        return stop.code if isinstance(stop.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

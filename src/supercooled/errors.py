@@ -12,28 +12,53 @@ class SupercooledError(ValueError):
     """Bad input: the message says what is wrong and, where possible, what to do instead."""
 
 
-def check_output_path(path, *, folder: bool = False, suffixes=None) -> None:
+def check_output_path(path, *, folder: bool = False, suffixes=None, inputs=()) -> None:
     """Raise :class:`SupercooledError` now if ``path`` cannot be written later.
 
     Commands call this before their long work (a training, a CMA-ES fit), so a mistyped
-    output path fails at once instead of after hours. A file needs an existing parent folder,
-    must not be a folder, and (with ``suffixes``) must end in one of them; a ``folder`` must
-    not be an existing file (it is created if missing).
+    output path fails at once instead of after hours. A file needs an existing, writable
+    parent folder, must not be a folder, must not be one of ``inputs`` (the files the command
+    reads: writing over them would destroy its own input) and (with ``suffixes``) must end in
+    one of them; a ``folder`` must not be an existing file, and the folder, or its nearest
+    existing parent if it is created, must be writable.
     """
+    import os
     from pathlib import Path
 
     path = Path(path)
+    for given in inputs:
+        if given is not None and _same_file(path, Path(given)):
+            raise SupercooledError(f"output {path} is an input of the command ({given}): "
+                                   "choose another output")
     if folder:
         if path.exists() and not path.is_dir():
             raise SupercooledError(f"output folder {path} is an existing file")
+        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+        if not existing.is_dir():
+            raise SupercooledError(f"cannot create output folder {path}: {existing} is a file")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise SupercooledError(f"output folder {existing} is not writable")
         return
     if path.is_dir():
         raise SupercooledError(f"output {path} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise SupercooledError(f"folder {path.parent} of output {path} does not exist")
+    parent = path.parent
+    if not parent.is_dir():
+        raise SupercooledError(f"folder {parent} of output {path} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SupercooledError(f"folder {parent} of output {path} is not writable")
     if suffixes is not None and path.suffix.lower().lstrip(".") not in suffixes:
         raise SupercooledError(f"output {path}: unsupported file type {path.suffix or '(none)'}; "
                                f"use one of {', '.join(sorted(suffixes))}")
+
+
+def _same_file(a, b) -> bool:
+    """Whether two paths name the same file (or would: the same absolute path)."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def positive_number(name: str, value) -> float:

@@ -38,6 +38,13 @@ CUTOFF_FACTOR = {"LJ": 2.5, "WCA": 2.0 ** (1.0 / 6.0)}
 DEFAULT_BOX_LENGTH = 10.0
 #: The densities the book studies (the paper's range 1.2 ... 1.8).
 DENSITIES = (1.2, 1.4, 1.6, 1.8)
+#: Highest number density a state may have: far above the book's 1.8 (the mixture is a glass
+#: long before), and far below where the MD engines fail (LAMMPS' neighbour list overflows
+#: near rho = 20 with the LJ cutoff, and the random insertion cannot be relaxed long before).
+MAX_DENSITY = 5.0
+#: Fewest particles of a state: the crystallinity check of every run needs each particle's 12
+#: nearest neighbours (N > 12), and 80:20 needs a multiple of 5.
+MIN_PARTICLES = 15
 
 
 def normalize_interaction(interaction: str) -> str:
@@ -158,6 +165,25 @@ class StatePoint:
         composition(n)  # validates
         set_(self, "n_particles", int(n))
         set_(self, "box_length", (self.n_particles / self.density) ** (1.0 / 3.0))
+        self._check_fit()
+
+    def _check_fit(self) -> None:
+        """A state the MD can run: a density below MAX_DENSITY, enough particles, and a box
+        longer than the cutoff (or a particle would interact with its own periodic image)."""
+        if self.density > MAX_DENSITY:
+            raise SupercooledError(f"density {self.density:g} is above {MAX_DENSITY:g} "
+                                   "sigma_AA^-3, far beyond any liquid state of the mixture")
+        if self.n_particles < MIN_PARTICLES:
+            raise SupercooledError(f"N = {self.n_particles} particles are too few: a run needs "
+                                   f"at least {MIN_PARTICLES} (each particle's 12 nearest "
+                                   "neighbours are examined for crystallisation)")
+        cutoff = CUTOFF_FACTOR[self.interaction] * max(SIGMA.values())
+        if self.box_length <= cutoff:
+            smallest = 5 * math.ceil(self.density * cutoff**3 / 5 + 1e-9)
+            raise SupercooledError(
+                f"N = {self.n_particles} at rho = {self.density:g} gives a box of side "
+                f"{self.box_length:.3g}, not longer than the {self.interaction} cutoff "
+                f"{cutoff:.3g}: use at least N = {smallest}")
 
     @property
     def n_a(self) -> int:

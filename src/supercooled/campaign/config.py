@@ -202,18 +202,70 @@ def _settings(given: dict, source: str) -> dict:
         if not ok:
             raise SupercooledError(f"{source}: [campaign] {key} = {value!r} must be a "
                                    f"{type(default).__name__}")
-        lowest = {"seed": None, "skip_estimate_factor": 0.0, "max_attempts": 1}.get(key, "positive")
+        lowest = {"seed": 0, "skip_estimate_factor": 0.0, "max_attempts": 1,
+                  "name": None, "reference_library": None,
+                  "keep_trajectories": None}.get(key, "positive")
         if lowest == "positive" and isinstance(value, int | float) and not isinstance(value, bool) \
                 and not value > 0:
             raise SupercooledError(f"{source}: [campaign] {key} must be positive, got {value!r}")
-        if isinstance(lowest, int | float) and value < lowest:
+        if isinstance(lowest, int | float) and not isinstance(lowest, bool) and value < lowest:
             raise SupercooledError(f"{source}: [campaign] {key} must be at least {lowest}, got {value!r}")
     return settings
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: optional keys of a [[series]] or [grid] entry: (lowest value, whether it may equal it)
+_ENTRY_NUMBERS = {"dt": (0.0, False), "age_time": (0.0, True),
+                  "aged_production_time": (0.0, False), "rho_ref": (0.0, False),
+                  "gamma": (None, True)}
+
+
+def _check_entry(entry: dict, source: str, where: str) -> None:
+    """Types and ranges of the settings of one [[series]], [grid] or [[extend_series]] entry,
+    checked when the file is read, so that no state fails on a worker for its settings."""
+    for key, (lowest, inclusive) in _ENTRY_NUMBERS.items():
+        if key not in entry:
+            continue
+        value = entry[key]
+        if not _is_number(value):
+            raise SupercooledError(f"{source}: {where} {key} = {value!r} must be a number")
+        if lowest is not None and (value < lowest or (value == lowest and not inclusive)):
+            bound = "at least" if inclusive else "above"
+            raise SupercooledError(f"{source}: {where} {key} must be {bound} {lowest:g}, "
+                                   f"got {value!r}")
+    n = entry.get("n_particles")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+        raise SupercooledError(f"{source}: {where} n_particles = {n!r} must be an integer")
+    for key in ("temperatures", "aged_temperatures", "densities"):
+        if key in entry:
+            # an [[extend_series]] entry without temperatures only sets its series' limit
+            empty_ok = key == "aged_temperatures" or where == "[[extend_series]]"
+            _number_list(entry[key], f"{where} {key}", source, empty_ok=empty_ok)
+    if "interactions" in entry and (not isinstance(entry["interactions"], list)
+                                    or not entry["interactions"]):
+        raise SupercooledError(f"{source}: {where} interactions must be a non-empty list, "
+                               f"got {entry['interactions']!r}")
+
+
+def _number_list(values, what: str, source: str, empty_ok: bool = False) -> list[float]:
+    """A list of finite numbers (not empty unless ``empty_ok``), or a one-line error."""
+    if not isinstance(values, list):
+        raise SupercooledError(f"{source}: {what} must be a list of numbers, got {values!r}")
+    if not values and not empty_ok:
+        raise SupercooledError(f"{source}: {what} is empty: give at least one value")
+    bad = [v for v in values if not _is_number(v)]
+    if bad:
+        raise SupercooledError(f"{source}: {what} must hold numbers, got {bad[0]!r}")
+    return [float(v) for v in values]
 
 
 def _grid_series(grid: dict | None, source: str) -> list[dict]:
     if not grid:
         return []
+    _check_entry(grid, source, "[grid]")
     rho_ref, gamma = grid.get("rho_ref", 1.2), grid.get("gamma", 5.0)
     missing = [k for k in ("interactions", "densities") if k not in grid]
     if missing:
@@ -223,7 +275,11 @@ def _grid_series(grid: dict | None, source: str) -> list[dict]:
         reference = grid.get("reference_temperatures", {}).get(interaction)
         if not reference:
             raise SupercooledError(f"{source}: [grid.reference_temperatures] lacks {interaction}")
-        aged_reference = grid.get("aged_reference_temperatures", {}).get(interaction, [])
+        reference = _number_list(reference, f"[grid.reference_temperatures] {interaction}",
+                                 source)
+        aged_reference = _number_list(
+            grid.get("aged_reference_temperatures", {}).get(interaction, []),
+            f"[grid.aged_reference_temperatures] {interaction}", source, empty_ok=True)
         for rho in grid["densities"]:
             def scale(temps, rho=rho):
                 return [round(density_scaled_temperature(t, rho, rho_ref=rho_ref, gamma=gamma), 4)
@@ -237,6 +293,7 @@ def _grid_series(grid: dict | None, source: str) -> list[dict]:
 
 
 def _add_series(campaign: Campaign, entry: dict, source: str) -> None:
+    _check_entry(entry, source, "[[series]]")
     try:
         interaction = normalize_interaction(entry["interaction"])
         density = float(entry["density"])
@@ -250,7 +307,7 @@ def _add_series(campaign: Campaign, entry: dict, source: str) -> None:
               "n_particles": entry.get("n_particles"), "dt": entry.get("dt")}
     specs = [StateSpec(temperature=t, **common) for t in temperatures]
     for spec in specs:
-        spec.state  # noqa: B018 -- validates density, temperature and composition now
+        _check_state(spec, source)
     key = specs[0].series
     if key in campaign.series:
         raise SupercooledError(f"{source}: series {interaction} rho={density} appears twice")
@@ -262,8 +319,17 @@ def _add_series(campaign: Campaign, entry: dict, source: str) -> None:
                                    "age_time and aged_production_time")
         aged = StateSpec(temperature=float(t), equilibrated=False, age_time=float(entry["age_time"]),
                          aged_production_time=float(entry["aged_production_time"]), **common)
-        aged.state  # noqa: B018
+        _check_state(aged, source)
         campaign.aged.append(aged)
+
+
+def _check_state(spec: StateSpec, source: str) -> None:
+    """Density, temperature, N and box of a state, checked now (one line naming its series)."""
+    try:
+        spec.state  # noqa: B018 -- StatePoint validates on construction
+    except SupercooledError as error:
+        raise SupercooledError(f"{source}: {spec.interaction} rho={spec.density:g} "
+                               f"T={spec.temperature:g}: {error}") from None
 
 
 def _extend_series(campaign: Campaign, entry: dict, source: str) -> None:
@@ -275,6 +341,7 @@ def _extend_series(campaign: Campaign, entry: dict, source: str) -> None:
     states or fills a gap, without redefining it. A temperature already in the series is an
     error (it would be the same state file).
     """
+    _check_entry(entry, source, "[[extend_series]]")
     try:
         interaction = normalize_interaction(entry["interaction"])
         key = (interaction, round(float(entry["density"]), 6))
@@ -289,7 +356,7 @@ def _extend_series(campaign: Campaign, entry: dict, source: str) -> None:
     added = [StateSpec(interaction=interaction, density=template.density, temperature=t,
                        n_particles=template.n_particles, dt=template.dt) for t in temperatures]
     for spec in added:
-        spec.state  # noqa: B018 -- validates the temperature now
+        _check_state(spec, source)
     names = [s.filename for s in specs + added]
     if len(set(names)) != len(names):
         raise SupercooledError(f"{source}: [[extend_series]] repeats a temperature of "
