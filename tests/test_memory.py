@@ -308,3 +308,41 @@ def test_solver_accuracy_against_n_per_block(dynamics):
         errors.append(np.abs(got - reference).max() / problem.f0[0, 0])
     assert errors[0] > 1.8 * errors[1] > 3.2 * errors[2]
     assert errors[2] < 1.5e-3
+
+
+class _PointByPoint:
+    """The same eq. 6 memory without ``at_times``: the solver then takes its general
+    point-by-point path (the one MCT uses), an independent implementation of each step."""
+
+    def __init__(self, kernel):
+        self.kernel, self.theta = kernel, kernel.theta
+
+    def __call__(self, F, t):
+        return self.kernel(F, t)
+
+
+@pytest.mark.parametrize("dynamics", memory.DYNAMICS)
+@pytest.mark.parametrize("coupling", memory.COUPLINGS)
+def test_block_solver_of_a_given_memory_equals_the_point_by_point_solver(coupling, dynamics,
+                                                                         monkeypatch):
+    from supercooled import solver
+
+    rng = np.random.default_rng(3)
+    problem = _problem(coupling, dynamics)
+    z = rng.normal(0.0, 1.0, size=(6, memory.n_parameters(2)))
+    theta = memory.to_physical(z, 2, problem.bounds)  # stretched (b != 1), a != 0 memories
+    block = memory.solve_for_memory(problem, theta, 2)
+    original = memory.GivenMemory
+    monkeypatch.setattr(memory, "GivenMemory", lambda *a: _PointByPoint(original(*a)))
+    point = memory.solve_for_memory(problem, theta, 2)
+    finite = np.all(np.isfinite(point), axis=(1, 2))
+    assert finite.sum() >= 3 and np.array_equal(finite, np.all(np.isfinite(block), axis=(1, 2)))
+    scale = np.abs(point[finite]).max(axis=(1, 2), keepdims=True)
+    # equal up to rounding (the Newtonian 1 / h^2 differences amplify it to ~3e-9), far below
+    # the solver's discretisation error of ~1e-3 (test_solver_accuracy_against_n_per_block)
+    np.testing.assert_allclose(block[finite] / scale, point[finite] / scale, rtol=0, atol=1e-8)
+    # the numpy fallback of the compiled block does the same arithmetic
+    monkeypatch.setattr(memory, "GivenMemory", original)
+    monkeypatch.setattr(solver, "_GIVEN_BLOCK", solver._given_memory_block_numpy)
+    fallback = memory.solve_for_memory(problem, theta, 2)
+    np.testing.assert_allclose(fallback[finite] / scale, block[finite] / scale, rtol=0, atol=1e-8)

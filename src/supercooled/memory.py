@@ -431,6 +431,17 @@ class GivenMemory:
         decay = np.exp(-((t * self._inv_tau) ** self._b))
         return self._c + np.sum(self._w * ((1.0 - self._a) * decay + self._a), axis=-1)
 
+    def at_times(self, t) -> np.ndarray:
+        """M at the times t (n,): (n, B, 2, 2). Its presence tells the solver that the memory
+        does not depend on F, so a whole block is solved at once."""
+        t = np.asarray(t, dtype=float)[:, None, None, None]
+        decay = np.exp(-((t * self._inv_tau) ** self._b))
+        p = self._c + np.sum(self._w * ((1.0 - self._a) * decay + self._a), axis=-1)
+        m = np.empty(p.shape[:2] + (2, 2))
+        m[..., 0, 0], m[..., 1, 1] = p[..., 0], p[..., 2]
+        m[..., 0, 1] = m[..., 1, 0] = 0.0 if self.coupling == "self" else p[..., 1]
+        return m
+
     def __call__(self, F, t):
         if self._last[0] != t:
             p = self.pairs(t)

@@ -232,18 +232,28 @@ def solve_memory_equation(alpha, beta, gamma, F0, kernel: Kernel, *,
     times, Fs, Ks = [h * np.arange(_N_TAYLOR)], [F[:_N_TAYLOR].copy()], [K[:_N_TAYLOR].copy()]
     n_blocks = 1 + max(0, math.ceil(math.log2(settings.t_max / (h * (N - 1)))))
     converged = True
+    # a memory given as a function of time alone (no F) is known before each block: the
+    # whole block is then solved exactly, in one compiled loop
+    explicit = callable(getattr(kernel, "at_times", None))
     bar = _progress(n_blocks, progress)
     start, block = _N_TAYLOR, 0
     while True:
         A_inv = np.linalg.inv(2 * alpha / h**2 + 1.5 * beta / h + gamma + dK[1])
-        stop = N
-        for i in range(start, N):
-            ok = _solve_point(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv, kernel,
-                              settings, shape)
-            converged &= ok
-            if i * h >= settings.t_max:
-                stop = i + 1
-                break
+        if explicit:
+            stop = _block_stop(start, N, h, settings.t_max)
+            K_block = _check_kernel_output(kernel.at_times(h * np.arange(start, stop)),
+                                           (stop - start,) + shape)
+            _given_memory_block()(start, stop, h, alpha, beta, F, K, dF, dK, diffF, diffK,
+                                  A_inv, K_block)
+        else:
+            stop = N
+            for i in range(start, N):
+                ok = _solve_point(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv,
+                                  kernel, settings, shape)
+                converged &= ok
+                if i * h >= settings.t_max:
+                    stop = i + 1
+                    break
         times.append(h * np.arange(start, stop))
         Fs.append(F[start:stop].copy())
         Ks.append(K[start:stop].copy())
@@ -338,6 +348,90 @@ def _history_sums():
 
     _HISTORY = history
     return _HISTORY
+
+
+def _block_stop(start, N, h, t_max) -> int:
+    """End (exclusive) of the points solved in a block: N, or one past the first t_i >= t_max
+    (the same stop as the point-by-point loop)."""
+    past = np.flatnonzero(h * np.arange(start, N) >= t_max)
+    return int(start + past[0] + 1) if past.size else N
+
+
+_GIVEN_BLOCK = None
+
+
+def _given_memory_block():
+    """Points start ... stop - 1 of one block for a memory known in advance (K_block[i - start]
+    = K(t_i), independent of F): the equation of the module docstring is then linear in F_i,
+    F_i = A^-1 (K_i (F_0 - dF_1) - C_i), solved exactly without iteration. Compiled with
+    numba; the numpy fallback runs the same arithmetic point by point."""
+    global _GIVEN_BLOCK
+    if _GIVEN_BLOCK is not None:
+        return _GIVEN_BLOCK
+    history = _history_sums()
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is pinned in requirements.txt
+        _GIVEN_BLOCK = _given_memory_block_numpy
+        return _GIVEN_BLOCK
+
+    @numba.njit(cache=True)
+    def block(start, stop, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv, K_block):
+        n_b, s = F.shape[1], F.shape[2]
+        C = np.empty((n_b, s, s))
+        R = np.empty((n_b, s, s))
+        for i in range(start, stop):
+            ibar = i // 2
+            for b in range(n_b):
+                for x in range(s):
+                    for z in range(s):
+                        acc = 0.0
+                        for y in range(s):
+                            acc += alpha[b, x, y] * (-5.0 * F[i - 1, b, y, z]
+                                                     + 4.0 * F[i - 2, b, y, z]
+                                                     - F[i - 3, b, y, z]) / h**2
+                            acc += beta[b, x, y] * (-4.0 * F[i - 1, b, y, z]
+                                                    + F[i - 2, b, y, z]) / (2.0 * h)
+                            acc += (K[i - ibar, b, x, y] * F[ibar, b, y, z]
+                                    - K[i - 1, b, x, y] * dF[1, b, y, z]
+                                    - dK[1, b, x, y] * F[i - 1, b, y, z])
+                        C[b, x, z] = acc
+            history(i, ibar, dF, dK, diffF, diffK, C)
+            Ki = K_block[i - start]
+            for b in range(n_b):
+                for x in range(s):
+                    for z in range(s):
+                        acc = 0.0
+                        for y in range(s):
+                            acc += Ki[b, x, y] * (F[0, b, y, z] - dF[1, b, y, z])
+                        R[b, x, z] = acc - C[b, x, z]
+                for x in range(s):
+                    for z in range(s):
+                        acc = 0.0
+                        for y in range(s):
+                            acc += A_inv[b, x, y] * R[b, y, z]
+                        F[i, b, x, z] = acc
+                        K[i, b, x, z] = Ki[b, x, z]
+                        dF[i, b, x, z] = 0.5 * (F[i, b, x, z] + F[i - 1, b, x, z])
+                        dK[i, b, x, z] = 0.5 * (K[i, b, x, z] + K[i - 1, b, x, z])
+                        diffF[i, b, x, z] = F[i, b, x, z] - F[i - 1, b, x, z]
+                        diffK[i, b, x, z] = K[i, b, x, z] - K[i - 1, b, x, z]
+
+    _GIVEN_BLOCK = block
+    return _GIVEN_BLOCK
+
+
+def _given_memory_block_numpy(start, stop, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv,
+                              K_block):
+    for i in range(start, stop):
+        ibar = i // 2
+        C = (alpha @ (-5.0 * F[i - 1] + 4.0 * F[i - 2] - F[i - 3])) / h**2
+        C += (beta @ (-4.0 * F[i - 1] + F[i - 2])) / (2.0 * h)
+        C += K[i - ibar] @ F[ibar] - K[i - 1] @ dF[1] - dK[1] @ F[i - 1]
+        _history_sums_numpy(i, ibar, dF, dK, diffF, diffK, C)
+        F[i] = A_inv @ (K_block[i - start] @ (F[0] - dF[1]) - C)
+        K[i] = K_block[i - start]
+        _moments(F, K, dF, dK, diffF, diffK, i, i + 1)
 
 
 def _solve_point(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv, kernel, settings, shape):
