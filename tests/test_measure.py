@@ -202,7 +202,7 @@ def test_wrong_types_and_box_are_refused(tmp_path):
     with pytest.raises(SupercooledError, match="cubic"):
         read_trajectory(write("box.gsd", ["A", "B"], [4.0, 4.0, 5.0, 0, 0, 0]))
     (tmp_path / "text.gsd").write_text("not a trajectory")
-    with pytest.raises(SupercooledError, match="cannot read"):
+    with pytest.raises(SupercooledError, match="is not a GSD file"):
         read_trajectory(tmp_path / "text.gsd")
 
 

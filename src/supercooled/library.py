@@ -25,15 +25,14 @@ campaign can be killed at any moment and a reader never sees half a file.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from supercooled.atomic import replacing
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
 from supercooled.paths import library_path
@@ -117,8 +116,31 @@ def validate_state(ds: xr.Dataset, name: str = "state") -> None:
         problems.append(f"missing attributes {', '.join(missing)}")
     if "S" in ds and not problems and not np.isfinite(ds["S"].values).all():
         problems.append("S contains NaN")
+    if not missing:
+        problems += _attribute_problems(ds.attrs)
     if problems:
         raise LibraryError(f"corrupt or incomplete state file {name}: {'; '.join(problems)}")
+
+
+#: attributes that must be positive finite numbers (a state at T <= 0 is no state)
+POSITIVE_ATTRIBUTES = ("density", "temperature", "temperature_target", "n_particles")
+
+
+def _attribute_problems(attrs: dict) -> list[str]:
+    """What is wrong with the values of a state file's attributes."""
+    problems = []
+    for name in POSITIVE_ATTRIBUTES:
+        try:
+            value = float(attrs[name])
+        except (TypeError, ValueError):
+            problems.append(f"attribute {name} = {attrs[name]!r} is not a number")
+            continue
+        if not (np.isfinite(value) and value > 0):
+            problems.append(f"attribute {name} = {attrs[name]!r} must be positive")
+    for name in ("equilibrated", "crystallized"):
+        if str(attrs[name]) not in ("0", "1", "True", "False"):
+            problems.append(f"attribute {name} = {attrs[name]!r} must be 0 or 1")
+    return problems
 
 
 def _attribute_value(value, engine: str):
@@ -146,24 +168,11 @@ def write_state(ds: xr.Dataset, path) -> Path:
     engine = _engine()
     ds = ds.copy()
     ds.attrs = {key: _attribute_value(value, engine) for key, value in ds.attrs.items()}
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    # a hidden temporary file, then a rename, with the mode of any new file of the user
+    # (a library is shared: never 0600)
+    with replacing(path) as temporary:
         ds.to_netcdf(temporary, engine=engine)
-        # mkstemp makes the file private (0600); a library is shared, so give it the mode
-        # any new file of this user gets (0666 less the umask)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it; restore at once
-    os.umask(mask)
-    return mask
 
 
 def read_state(path) -> xr.Dataset:

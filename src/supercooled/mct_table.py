@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from supercooled.atomic import replacing
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
 from supercooled.library import load_library, select, structure_matrix
@@ -119,9 +120,8 @@ def _missing_row(interaction, density, note: str) -> dict:
 def _replace_atomically(path: Path, write) -> None:
     """``write(temporary)`` then rename over ``path``: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    write(temporary)
-    temporary.replace(path)
+    with replacing(path) as temporary:
+        write(temporary)
 
 
 def critical_temperature_table(library=None, out=None, *, densities=None,

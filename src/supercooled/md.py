@@ -497,9 +497,10 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
     checkpoint)``, if given, is called after every committed checkpoint with the record that
     ``checkpoint.json`` now holds (to follow a long run, or to interrupt it at a known point).
     Returns a :class:`RunResult`. Bad input raises
-    :class:`~supercooled.errors.SupercooledError`. If the run fails before writing anything
-    (e.g. the set-up's energy minimisation), the folders this call created are removed again;
-    an existing directory, or one holding files, is left as it is.
+    :class:`~supercooled.errors.SupercooledError`, and so does an error of the MD code (lost
+    atoms, in one line). If the run fails before its first checkpoint, its files and the
+    folders this call created are removed again (nothing there could be resumed); a run with
+    a checkpoint is left as it is, to be resumed.
     """
     plan = _plan(state, equilibration_time, production_time, dt, seed, engine, block_time,
                  threads)
@@ -516,9 +517,12 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _Run(md_engine, plan, run_dir, progress, on_checkpoint).run(resume)
-    except BaseException:
+    except BaseException as error:
         if md_engine.rank == 0:  # the rank that writes files; others leave the folder alone
-            run_files.remove_if_empty(created)
-        raise
+            run_files.discard_failed(run_dir, created)
+        message = md_engine.describe_error(error)
+        if message is None:
+            raise
+        raise SupercooledError(message) from None
     finally:
         md_engine.close()

@@ -27,15 +27,14 @@ import xarray as xr
 
 from supercooled.dynamics import block_starts, diffusion_fit, self_correlations, tau_alpha
 from supercooled.dynamics import to_time_grid as _to_time_grid
-from supercooled.errors import SupercooledError, positive_number
+from supercooled.errors import SupercooledError, check_output_path, positive_number
 from supercooled.grids import K_GRID, TIME_GRID
 from supercooled.library import write_state
-from supercooled.run_files import RUN_JSON
+from supercooled.run_files import RUN_JSON, STATE_NAME
 from supercooled.structure import partial_structure_factors, peak_position
 from supercooled.systems import PAIRS, SPECIES, normalize_interaction
-from supercooled.trajectory import TRAJECTORY_NAME, Trajectory, read_trajectory
+from supercooled.trajectory import TRAJECTORY_NAME, Trajectory, check_gsd_file, read_trajectory
 
-STATE_NAME = "state.nc"
 #: Frames used for S(k): block starts, evenly spaced, at most this many (equilibrium average).
 MAX_STRUCTURE_FRAMES = 50
 #: Time origins used for phi_s and the MSD, evenly spaced over the run, at most this many.
@@ -45,10 +44,18 @@ MAX_ORIGINS = 400
 def _read_run_json(run_dir: Path | None) -> dict:
     if run_dir is None or not (run_dir / RUN_JSON).is_file():
         return {}
+    path = run_dir / RUN_JSON
     try:
-        return json.loads((run_dir / RUN_JSON).read_text())
-    except json.JSONDecodeError as error:
-        raise SupercooledError(f"{run_dir / RUN_JSON} is not valid JSON: {error}") from None
+        run = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SupercooledError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(run, dict):
+        raise SupercooledError(f"{path} must hold a JSON object, got {type(run).__name__}")
+    for key in ("state", "schedule"):
+        if run.get(key) is not None and not isinstance(run[key], dict):
+            raise SupercooledError(f"{path}: {key!r} must be a JSON object, got "
+                                   f"{type(run[key]).__name__}")
+    return run
 
 
 def _resolve_paths(run_dir_or_gsd) -> tuple[Path, Path | None]:
@@ -244,12 +251,15 @@ def measure_run(run_dir_or_gsd, out=None, *, dt=None, progress: bool = True, equ
     ``out`` defaults to RUN_DIR/state.nc. ``dt`` and ``temperature`` override or complete what
     the trajectory and run.json say; ``interaction`` ("LJ" or "WCA") is needed without run.json
     and must agree with it otherwise; ``equilibrated=False`` marks an aged glass (default:
-    run.json's "equilibrated", else True). Bad metadata raises
-    :class:`~supercooled.errors.SupercooledError` before the trajectory is read; nothing is
-    written then.
+    run.json's "equilibrated", else True). Bad metadata, a file that is not GSD, or an output
+    that cannot be written or is an input raises :class:`~supercooled.errors.SupercooledError`
+    before the trajectory is read; nothing is written then.
     """
     gsd_path, run_dir = _resolve_paths(run_dir_or_gsd)
+    check_gsd_file(gsd_path)
     run = _read_run_json(run_dir)
+    target = Path(out) if out is not None else default_output(gsd_path, run_dir)
+    check_output_path(target, inputs=(gsd_path, run_dir / RUN_JSON if run_dir else None))
     _interaction(run, interaction)
     if temperature is not None:
         positive_number("temperature", temperature)
@@ -259,5 +269,4 @@ def measure_run(run_dir_or_gsd, out=None, *, dt=None, progress: bool = True, equ
     ds = measure_trajectory(trajectory, run, dt=dt, equilibrated=equilibrated,
                             interaction=interaction, temperature=temperature,
                             max_structure_frames=max_structure_frames, progress=progress)
-    target = Path(out) if out is not None else default_output(gsd_path, run_dir)
     return write_state(ds, target)

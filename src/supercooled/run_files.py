@@ -22,6 +22,8 @@ from supercooled.trajectory import TRAJECTORY_NAME
 
 THERMO = "thermo.csv"
 RUN_JSON = "run.json"
+#: the state file ``supercooled measure`` writes into a run directory by default
+STATE_NAME = "state.nc"
 #: engine state files are named by step; checkpoint.json names the current one, so that
 #: rewriting checkpoint.json (atomically) is the single moment a checkpoint is committed
 CHECKPOINT_RESTART = "checkpoint_{step}.restart"
@@ -74,10 +76,21 @@ def cut_thermo(path: Path, n_rows: int) -> None:
 
 
 def clear(run_dir: Path) -> None:
-    """Remove the run files of ``run_dir`` (a fresh start over an old run)."""
-    for name in (TRAJECTORY_NAME, THERMO, RUN_JSON, CHECKPOINT_JSON):
+    """Remove the run files of ``run_dir`` (a fresh start over an old run), with the state
+    file measured from the old run (it would describe a trajectory that is gone)."""
+    for name in (TRAJECTORY_NAME, THERMO, RUN_JSON, CHECKPOINT_JSON, STATE_NAME):
         (run_dir / name).unlink(missing_ok=True)
     remove_restarts(run_dir)
+
+
+def discard_failed(run_dir: Path, created: list[Path]) -> None:
+    """After a run failed: if it left nothing to resume from (no committed checkpoint, no
+    finished run), remove its files and the folders the run created; else keep everything."""
+    if (run_dir / CHECKPOINT_JSON).is_file() or (run_dir / RUN_JSON).is_file():
+        return
+    if run_dir.is_dir():
+        clear(run_dir)
+    remove_if_empty(created)
 
 
 def remove_restarts(run_dir: Path, keep: str | None = None) -> None:

@@ -38,6 +38,8 @@ from supercooled.systems import MASS, SPECIES, StatePoint
 
 TRAJECTORY_NAME = "trajectory.gsd"
 DT_LOG_KEY = "supercooled/dt"
+#: the first 8 bytes of every GSD file (the format's magic number, little-endian)
+GSD_MAGIC = bytes.fromhex("df65df65df65df65")
 
 FRAMES_PER_DECADE = 8
 DEFAULT_N_BLOCKS = 20
@@ -230,13 +232,26 @@ def block_start_positions(path, block_steps: int, count: int) -> list[np.ndarray
         return [unwrapped_positions(f) for f in picked[-count:]]
 
 
-def read_trajectory(path, *, progress: bool = False) -> Trajectory:
-    """Read a GSD trajectory following the contract above into memory (unwrapped positions)."""
-    import gsd.hoomd
-
+def check_gsd_file(path) -> None:
+    """Raise a one-line error unless ``path`` is a file that starts like a GSD file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(2, "No such trajectory", str(path))
+    with open(path, "rb") as handle:
+        if handle.read(len(GSD_MAGIC)) != GSD_MAGIC:
+            raise SupercooledError(f"{path} is not a GSD file")
+
+
+def read_trajectory(path, *, progress: bool = False) -> Trajectory:
+    """Read a GSD trajectory following the contract above into memory (unwrapped positions).
+
+    A file that is not GSD, too few frames, a non-cubic box, other particle types, non-finite
+    positions or steps that do not increase are one-line errors.
+    """
+    import gsd.hoomd
+
+    path = Path(path)
+    check_gsd_file(path)
     try:
         handle = gsd.hoomd.open(str(path), "r")
     except Exception as error:
@@ -307,6 +322,12 @@ def _read_frames(trajectory, box_length, n_particles, progress):
         if has_velocity:
             velocity = np.asarray(frame.particles.velocity, dtype=float)
             temperatures.append(MASS * np.sum(velocity**2) / (3 * n_particles - 3))
+    finite = np.isfinite(positions).all(axis=(1, 2))
+    if not finite.all():
+        first = int(np.flatnonzero(~finite)[0])
+        raise SupercooledError(f"frame {first} (step {steps[first]}) has non-finite positions "
+                               f"(NaN or infinity) in {int(np.sum(~finite))} frame(s): the "
+                               "trajectory cannot be measured")
     # A frame without its own particles.image chunk took frame 0's flags: right if the writer
     # left the chunk out because it equalled frame 0's (gsd.hoomd does), stale if the writer
     # never stores it per frame. Tell the two apart by the jumps next to every such frame.

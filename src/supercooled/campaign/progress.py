@@ -217,6 +217,11 @@ def restore_reruns(series: dict, library: Path, settings: dict) -> None:
 
 # -- checkpoints in scratch ---------------------------------------------------------------
 
+def default_scratch(library) -> Path:
+    """The scratch folder of a library's runs: ``.campaign-scratch`` beside the library."""
+    return Path(library).absolute().parent / ".campaign-scratch"
+
+
 def run_directory(scratch, spec: StateSpec, seed: int, lengths: tuple[float, float]) -> Path:
     """The scratch folder of one attempt: named by state, seed and run lengths."""
     return Path(scratch) / f"{Path(spec.filename).stem}-seed{seed}-{lengths[0]:.6g}-{lengths[1]:.6g}"

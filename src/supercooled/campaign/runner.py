@@ -18,10 +18,14 @@ breadth-first across series.
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
+import signal
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from supercooled.campaign.config import Campaign, StateSpec
@@ -38,18 +42,21 @@ from supercooled.campaign.progress import (
     EventLog,
     closed_states,
     cost_left,
+    default_scratch,
     logged_attempts,
     pending_states,
     restore_reruns,
     run_directory,
     series_progress,
 )
+from supercooled.campaign.reconcile import reconcile
 from supercooled.campaign.report import (
     complete_rates,
     measured_throughput,
     plan_remaining,
     time_left,
 )
+from supercooled.errors import SupercooledError
 from supercooled.library import read_state, write_state
 from supercooled.md import simulate
 from supercooled.measure import measure_run
@@ -64,6 +71,7 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
     client logs it).
     """
     start = time.time()
+    _thread_lock_for_progress_bars()
     # The run folder is named by state, seed and lengths: a run killed mid-way (campaign
     # stopped) resumes from its LAMMPS checkpoint; a rerun with another seed or other lengths
     # starts fresh, and folders of superseded attempts are removed.
@@ -93,6 +101,15 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
     if not keep_trajectory:
         shutil.rmtree(run_dir, ignore_errors=True)
     return summary | {"wall_time": time.time() - start}
+
+
+def _thread_lock_for_progress_bars() -> None:
+    """Give tqdm (used with its bars disabled inside a run) a thread lock instead of its
+    default, which holds a multiprocessing semaphore: a worker stopped at Ctrl-C would leave
+    that semaphore behind, and Python's resource tracker reports it at exit."""
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 def choose_next(series, aged, in_flight, failed, settings, scratch=None, attempts=None,
@@ -168,13 +185,14 @@ def record_outcome(future, spec, series, aged, attempts, failed, log, settings) 
 def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: str | None = None,
                  scratch=None, progress: bool = True) -> dict:
     """Run every state of ``campaign`` not yet in ``library``; return counts of what happened."""
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import LocalCluster, as_completed
     from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
     library = Path(library)
     library.mkdir(parents=True, exist_ok=True)
-    scratch = Path(scratch or library.parent / ".campaign-scratch")
+    scratch = Path(scratch or default_scratch(library))
     scratch.mkdir(parents=True, exist_ok=True)
+    reconcile(campaign, library, scratch)  # states written but not logged by a killed run
     log, settings = EventLog(library), campaign.settings
     series = series_progress(campaign, library)
     restore_reruns(series, library, settings)
@@ -185,9 +203,10 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     if not todo:
         return counts | {"pending": 0}
 
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                  processes=True, dashboard_address=":0")
-    client = Client(scheduler or cluster)
+    with _workers_ignore_ctrl_c():
+        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                      processes=True, dashboard_address=":0")
+    client = _connect(scheduler or cluster, cluster)
     if scheduler:  # a dask-jobqueue cluster's jobs may still be queued: wait for the first
         client.wait_for_workers(1)
 
@@ -232,12 +251,55 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
             bar.set_postfix_str(f"{spec.interaction} rho={spec.density} T={spec.temperature} "
                                 f"{outcome}{left}")
         counts["skipped"] += _log_skipped(series, failed, closed_before, log, bar)
+    except KeyboardInterrupt:
+        # Ctrl-C: stop the workers without the warnings dask logs while its processes go
+        _quiet_dask()
+        try:
+            client.run(_quiet_dask)
+            client.run(_quiet_dask, nanny=True)
+        except Exception:  # noqa: BLE001 - a worker already gone needs no silencing
+            pass
+        raise
     finally:
         bar.close()
         client.close()
         if cluster is not None:
             cluster.close()
     return counts | {"pending": len(pending_states(campaign, library))}
+
+
+@contextmanager
+def _workers_ignore_ctrl_c():
+    """Start worker processes with SIGINT ignored (they inherit it): Ctrl-C then reaches only
+    the client, which shuts the cluster down, instead of every worker printing a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _quiet_dask() -> None:
+    """Silence dask's loggers, which report every worker that goes during a shutdown."""
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def _connect(address, cluster):
+    """A dask Client of ``address``; a scheduler that cannot be reached is one line."""
+    from distributed import Client
+
+    try:
+        return Client(address)
+    except (OSError, TimeoutError, ValueError) as error:
+        if cluster is not None:
+            cluster.close()
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SupercooledError(f"cannot connect to the dask scheduler {address}: {reason}") \
+            from None
 
 
 def _log_skipped(series: dict, failed: set, closed_before: dict, log: EventLog, bar) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -34,26 +35,30 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from supercooled.campaign import load_campaign, run_campaign
     from supercooled.campaign.lock import LibraryLock
-    from supercooled.campaign.progress import closed_states, pending_states
+    from supercooled.campaign.reconcile import reconcile
     from supercooled.errors import SupercooledError
     from supercooled.paths import library_path
 
     if args.workers < 1:
         raise SupercooledError(f"--workers must be at least 1, got {args.workers}")
-    campaign = load_campaign(args.config)
-    library = args.library or library_path()
-    pending = pending_states(campaign, library)
-    closed = closed_states(campaign, library)
-    total = len(campaign.states)
-    print(f"{campaign.settings['name']}: {total - len(pending) - len(closed)} of {total} states "
-          f"in {library}, {len(closed)} skipped or dropped, {len(pending)} to do")
-    if not pending:
-        print("nothing left to do")
-        return 0
-    if args.status:
-        print_plan(campaign, library, args.workers)
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler)
+    campaign = load_campaign(args.config)  # every setting checked before anything runs
+    library = Path(args.library) if args.library else library_path()
+    if library.exists() and not library.is_dir():
+        raise SupercooledError(f"library {library} is a file, not a folder")
+    if args.status:  # read only: no lock needed, nothing changed
+        if _summary(campaign, library):
+            print_plan(campaign, library, args.workers)
         return 0
     with LibraryLock(library):
+        fixed = reconcile(campaign, library)
+        if any(fixed.values()):
+            print(f"reconciled the log with the library: {fixed['recorded']} states in the "
+                  f"library got their done record, {fixed['removed']} orphaned scratch "
+                  "folders removed")
+        if not _summary(campaign, library):
+            return 0
         counts = run_campaign(campaign, library, workers=args.workers, scheduler=args.scheduler)
     print(", ".join(f"{key}: {value}" for key, value in counts.items()))
     if counts.get("failed", 0):
@@ -62,6 +67,38 @@ def run(args) -> int:
               f"{library}/campaign_log.jsonl", file=sys.stderr)
         return 1
     return 0
+
+
+def _summary(campaign, library) -> int:
+    """Print what is done and what is left; return the number of states to do."""
+    from supercooled.campaign.progress import closed_states, pending_states
+
+    pending = pending_states(campaign, library)
+    closed = closed_states(campaign, library)
+    total = len(campaign.states)
+    print(f"{campaign.settings['name']}: {total - len(pending) - len(closed)} of {total} states "
+          f"in {library}, {len(closed)} skipped or dropped, {len(pending)} to do")
+    if not pending:
+        print("nothing left to do")
+    return len(pending)
+
+
+def check_scheduler_address(address: str) -> None:
+    """A one-line error unless ``address`` looks like a dask scheduler's: [protocol://]host:port
+    (checked before anything runs; an unreachable scheduler fails when connecting)."""
+    from urllib.parse import urlsplit
+
+    from supercooled.errors import SupercooledError
+
+    text = address.strip()
+    parsed = urlsplit(text if "://" in text else f"tcp://{text}")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if not parsed.hostname or port is None or port == 0:
+        raise SupercooledError(f"--scheduler {address!r} is not a scheduler address: give "
+                               "host and port, e.g. tcp://10.0.0.1:8786")
 
 
 def print_plan(campaign, library, workers: int) -> None:

@@ -74,16 +74,23 @@ def _library(args):
     from supercooled.paths import library_path
 
     folder = Path(args.library) if args.library else library_path()
+    if folder.is_file():
+        raise SupercooledError(f"library {folder} is a file, not a folder of state files")
     if not folder.is_dir():
         raise SupercooledError(f"library folder {folder} does not exist")
     return load_library(folder, skip_bad=args.all)
 
 
 def run(args) -> int:
+    from supercooled import memory
     from supercooled.errors import SupercooledError, check_output_path
 
-    if args.out:
-        check_output_path(args.out)
+    if args.out or args.all:
+        check_output_path(args.out or _default_out())
+    if args.seed < 0:
+        raise SupercooledError(f"--seed must be >= 0, got {args.seed}")
+    for n_exp in args.n_exps:
+        memory.check_n_exp(n_exp)
     one = [args.interaction, args.density, args.temperature]
     if args.all and any(v is not None for v in one):
         raise SupercooledError("--all fits every state: drop --interaction/--density/--temperature")
@@ -94,11 +101,17 @@ def run(args) -> int:
     return _fit_all(args, library, settings) if args.all else _fit_one(args, library, settings)
 
 
-def _fit_all(args, library, settings) -> int:
+def _default_out():
     from supercooled import memory_fits
     from supercooled.paths import results_path
 
-    out = args.out or results_path(memory_fits.RESULTS_FILE)
+    return results_path(memory_fits.RESULTS_FILE)
+
+
+def _fit_all(args, library, settings) -> int:
+    from supercooled import memory_fits
+
+    out = args.out or _default_out()
     table = memory_fits.fit_library(library, out, settings, n_exps=args.n_exps,
                                     start=args.start, coupling=args.coupling,
                                     dynamics=args.dynamics, progress=not args.quiet)
@@ -110,6 +123,7 @@ def _fit_one(args, library, settings) -> int:
     import pandas as pd
 
     from supercooled import memory_fits
+    from supercooled.atomic import replacing
     from supercooled.errors import SupercooledError
     from supercooled.library import select_state
 
@@ -124,7 +138,8 @@ def _fit_one(args, library, settings) -> int:
         print(f"  {name:>10s} = {value:.6g}")
     if args.out:
         try:
-            pd.DataFrame([row]).to_csv(args.out, index=False)
+            with replacing(args.out) as temporary:
+                pd.DataFrame([row]).to_csv(temporary, index=False)
         except OSError as error:
             raise SupercooledError(f"cannot write {args.out}: {error.strerror}") from None
         print(f"wrote {args.out}")

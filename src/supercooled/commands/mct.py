@@ -51,6 +51,16 @@ def _tolerance(value, default):
     return value
 
 
+def _library_folder(value) -> None:
+    from pathlib import Path
+
+    path = Path(value)
+    if path.is_file():
+        raise SupercooledError(f"library {path} is a file, not a folder of state files")
+    if not path.is_dir():
+        raise SupercooledError(f"library folder {path} does not exist")
+
+
 def run_critical(args) -> int:
     if args.hard_spheres:
         from supercooled import mct
@@ -66,13 +76,11 @@ def run_critical(args) -> int:
         return 0
     if not args.interaction or args.density is None:
         raise SupercooledError("--library needs --interaction and --density")
-    from pathlib import Path
 
     from supercooled import mct_table
     from supercooled.library import load_library
 
-    if not Path(args.library).is_dir():
-        raise SupercooledError(f"library folder {args.library} does not exist")
+    _library_folder(args.library)
     result = mct_table.critical_temperature(load_library(args.library), args.interaction,
                                             args.density,
                                             tolerance=_tolerance(args.tolerance, 1e-4))
@@ -83,12 +91,13 @@ def run_critical(args) -> int:
 
 
 def run_table(args) -> int:
-    from pathlib import Path
-
     from supercooled import mct_table
+    from supercooled.errors import check_output_path
 
-    if args.library is not None and not Path(args.library).is_dir():
-        raise SupercooledError(f"library folder {args.library} does not exist")
+    if args.library is not None:
+        _library_folder(args.library)
+    if args.out:  # checked before the minutes of MCT (the default folder is created)
+        check_output_path(args.out, suffixes={"csv"})
     out = args.out or mct_table.default_critical_temperature_path()
     table = mct_table.ensure_critical_temperature_table(args.library, out, refresh=True,
                                                         progress=True)

@@ -64,13 +64,15 @@ def _mpi_rank() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from supercooled.errors import SupercooledError
+    from supercooled.errors import SupercooledError, check_output_path
     from supercooled.md import simulate
     from supercooled.systems import StatePoint
 
     if args.platform is not None and args.engine != "openmm":
         raise SupercooledError(f"--platform applies to --engine openmm, not {args.engine}")
+    # the state (density, N, box) and the run folder are checked before any MD starts
     state = StatePoint(args.interaction, args.density, args.temperature, args.particles)
+    check_output_path(args.out, folder=True)
     result = simulate(state, args.out, equilibration_time=args.equilibration_time,
                       production_time=args.production_time, dt=args.dt, seed=args.seed,
                       engine=args.engine, block_time=args.block_time, threads=args.threads,

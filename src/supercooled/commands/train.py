@@ -39,7 +39,13 @@ def run(args) -> int:
     for name in ("epochs", "ensemble", "splits"):
         if getattr(args, name) < 1:
             raise SupercooledError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    check_output_path(args.out, folder=True)
+    if args.threads is not None and args.threads < 1:
+        raise SupercooledError(f"--threads must be >= 1, got {args.threads}")
+    folder_argument("--library", args.library)
+    if args.independent not in (None, "none"):
+        folder_argument("--independent", args.independent)
+    check_output_path(args.out, folder=True, inputs=(args.library, args.independent))
+    check_device(args.device)
     config = TrainConfig(epochs=args.epochs, threads=args.threads, device=args.device,
                          architecture=args.architecture)
     independent = None if args.independent == "none" else load_independent(args.independent)
@@ -55,3 +61,37 @@ def run(args) -> int:
           f"{m['r2_mlp_BB_mean']:.3f}  (pooled R^2 = {m['r2_mlp_mean']:.3f})  "
           f"independent states: {len(model.metadata['independent_states'])}")
     return 0
+
+
+def folder_argument(option: str, value) -> None:
+    """A one-line error unless the folder named by ``option`` exists (and is a folder)."""
+    from pathlib import Path
+
+    path = Path(value)
+    if not path.exists():
+        raise SupercooledError(f"{option} folder {path} does not exist")
+    if not path.is_dir():
+        raise SupercooledError(f"{option} {path} is a file, not a folder of state files")
+
+
+def check_device(name: str) -> None:
+    """A one-line error unless torch can compute on device ``name`` here."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise SupercooledError(f"--device {name!r} is not a torch device (cpu, cuda, cuda:1, "
+                               "mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch is built without CUDA" if torch.version.cuda is None
+                   else "no CUDA GPU is visible")
+            raise SupercooledError(f"--device {name}: {why}; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise SupercooledError(f"--device {name}: there are only "
+                                   f"{torch.cuda.device_count()} CUDA devices")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise SupercooledError(f"--device {name}: MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise SupercooledError(f"--device {name}: training runs on cpu, cuda or mps")

@@ -90,6 +90,11 @@ class Engine(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the engine's resources."""
 
+    def describe_error(self, error: BaseException) -> str | None:
+        """One line saying what went wrong, if ``error`` is the MD code's own error (a run
+        that blew up: lost atoms, a neighbour-list overflow); None for any other error."""
+        return None
+
 
 def make_engine(name: str, state, *, dt: float, threads: int = 1,
                 platform: str | None = None) -> Engine:

@@ -252,6 +252,19 @@ class LammpsEngine(Engine):
         image[:, 2] = (packed >> (2 * self._image_bits)) - self._image_max
         return x + image * self.state.box_length
 
+    def describe_error(self, error: BaseException) -> str | None:
+        """LAMMPS raises a plain Exception ("ERROR: Lost atoms: ...\nFor more information
+        see ..."): its first line, with what usually causes it."""
+        text = str(error).strip()
+        if not text.startswith("ERROR"):
+            return None
+        line = text.splitlines()[0].split(":", 1)[-1].strip()
+        hints = {"Lost atoms": f"the time step dt = {self.dt:g} is too large for this state",
+                 "Neighbor list overflow": "the density is too high or particles overlap",
+                 "Out of range atoms": f"the time step dt = {self.dt:g} is too large"}
+        hint = next((h for key, h in hints.items() if line.startswith(key)), None)
+        return f"LAMMPS stopped the run: {line}" + (f" ({hint})" if hint else "")
+
     def close(self) -> None:
         if self.lmp is not None:
             self.lmp.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from supercooled import __version__
+from supercooled.atomic import replacing, write_text
 from supercooled.errors import SupercooledError
 from supercooled.grids import K_GRID, TIME_GRID
 from supercooled.library import split_indices, state_labels
@@ -101,8 +102,9 @@ class Ensemble:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         for i, net in enumerate(self.members):
-            torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()},
-                       path / f"member_{i}.pt")
+            with replacing(path / f"member_{i}.pt") as temporary:
+                torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()},
+                           temporary)
         meta = dict(self.metadata)
         meta.update({
             "format": FORMAT,
@@ -132,39 +134,109 @@ class Ensemble:
 
         path = Path(path) if path is not None else model_path()
         meta = read_metadata(path)
-        hidden = tuple(meta["hidden"])
-        architecture = meta.get("architecture", "paper")
+        hidden, architecture, n_members, scaler = _checked_metadata(path, meta)
         members = []
-        for i in range(int(meta["n_members"])):
+        for i in range(n_members):
             net = build(architecture, hidden)
-            weights = torch.load(path / f"member_{i}.pt", weights_only=True, map_location="cpu")
+            weights = _member_weights(path / f"member_{i}.pt")
             bad = [k for k, v in weights.items() if not torch.isfinite(v).all()]
             if bad:
                 raise SupercooledError(f"model {path}: member {i} has non-finite weights "
                                        f"({bad[0]}); retrain it")
-            net.load_state_dict(weights)
+            try:
+                net.load_state_dict(weights)
+            except RuntimeError as error:  # missing or unexpected keys, wrong shapes
+                first = str(error).strip().splitlines()[-1].strip()
+                raise SupercooledError(f"model {path}: member_{i}.pt does not fit the "
+                                       f"{architecture} network of {METADATA_FILE} (hidden "
+                                       f"{list(hidden)}): {first}") from None
             members.append(net.eval())
-        scaler = Scaler(np.array(meta["feature_mean"], float), np.array(meta["feature_std"], float))
-        if not (np.isfinite(scaler.mean).all() and np.isfinite(scaler.std).all()
-                and (scaler.std > 0).all()):
-            raise SupercooledError(f"model {path}: feature scaling is not finite and positive "
-                                   "(zero or NaN feature_std); retrain it")
         return cls(members, scaler, hidden, meta, architecture)
 
 
 def read_metadata(path) -> dict:
-    """The ``metadata.json`` of the model folder ``path``."""
+    """The ``metadata.json`` of the model folder ``path`` (a JSON object)."""
     meta_file = Path(path) / METADATA_FILE
     if not meta_file.exists():
         raise SupercooledError(f"no trained model in {path} (missing {METADATA_FILE})")
-    return json.loads(meta_file.read_text())
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SupercooledError(f"model {path}: {METADATA_FILE} is not valid JSON ({error})") \
+            from None
+    if not isinstance(meta, dict):
+        raise SupercooledError(f"model {path}: {METADATA_FILE} must hold a JSON object")
+    return meta
+
+
+#: what :meth:`Ensemble.load` needs from ``metadata.json``
+REQUIRED_METADATA = ("n_members", "hidden", "feature_mean", "feature_std")
+
+
+def _checked_metadata(path: Path, meta: dict):
+    """(hidden, architecture, n_members, scaler) from a model's metadata, or a one-line error
+    saying what is missing or wrong (a tampered or truncated file)."""
+    missing = [key for key in REQUIRED_METADATA if key not in meta]
+    if missing:
+        raise SupercooledError(f"model {path}: {METADATA_FILE} lacks {', '.join(missing)}; "
+                               "it is incomplete or was edited: retrain the model")
+    try:
+        hidden = tuple(int(h) for h in meta["hidden"])
+        n_members = int(meta["n_members"])
+        mean = np.array(meta["feature_mean"], float)
+        std = np.array(meta["feature_std"], float)
+    except (TypeError, ValueError) as error:
+        raise SupercooledError(f"model {path}: {METADATA_FILE} has a value of the wrong type "
+                               f"({error})") from None
+    architecture = meta.get("architecture", "paper")
+    if architecture not in ("paper", "physics") or n_members < 1 or not hidden \
+            or min(hidden) < 1:
+        raise SupercooledError(f"model {path}: {METADATA_FILE} describes no valid network "
+                               f"(architecture {architecture!r}, {n_members} members, "
+                               f"hidden {list(hidden)})")
+    inputs = len(FEATURE_NAMES) if architecture == "paper" else len(physics.INPUT_COLUMNS)
+    if mean.shape != (inputs,) or std.shape != (inputs,):
+        raise SupercooledError(f"model {path}: {METADATA_FILE} has {mean.size} feature means "
+                               f"and {std.size} scales; the {architecture} network takes {inputs}")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise SupercooledError(f"model {path}: feature scaling is not finite and positive "
+                               "(zero or NaN feature_std); retrain it")
+    return hidden, architecture, n_members, Scaler(mean, std)
+
+
+def _member_weights(file: Path) -> dict:
+    """The tensors of one ``member_<i>.pt``; a one-line error for a missing, truncated or
+    corrupt file, and for one holding Python objects other than tensors, which are never
+    loaded (unpickling them could run code)."""
+    import pickle
+    import warnings
+
+    import torch
+
+    if not file.is_file():
+        raise SupercooledError(f"model {file.parent}: {file.name} is missing")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols
+            weights = torch.load(file, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" in str(error):
+            raise SupercooledError(f"{file} holds Python objects other than tensors and was "
+                                   "refused: a model of this package holds tensors only (the "
+                                   "file is corrupt or was tampered with)") from None
+        raise SupercooledError(f"{file} is not a readable model file (corrupt)") from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError):
+        raise SupercooledError(f"{file} is not a readable model file (truncated or "
+                               "corrupt)") from None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor)
+                                                for v in weights.values()):
+        raise SupercooledError(f"{file} holds no network weights (a dict of tensors)")
+    return weights
 
 
 def write_metadata(path, meta: dict) -> None:
     """Write ``metadata.json`` to the model folder ``path`` atomically (temp file + replace)."""
-    tmp = Path(path) / (METADATA_FILE + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=1, default=_json_default))
-    tmp.replace(Path(path) / METADATA_FILE)
+    write_text(Path(path) / METADATA_FILE, json.dumps(meta, indent=1, default=_json_default))
 
 
 def _json_default(obj):

@@ -294,11 +294,15 @@ def train_model(library, out=None, *, epochs: int | None = None, n_members: int 
                                             if independent is not None else [])
     model.metadata["training_ranges"] = training_ranges(ds, model.metadata["train_states"])
     if out is not None:
+        from supercooled.atomic import replacing
+
         model.save(out)
-        table.to_csv(Path(out) / "evaluation.csv", index=False)
+        with replacing(Path(out) / "evaluation.csv") as temporary:
+            table.to_csv(temporary, index=False)
         curves = mct_curves.table(ds) if mct_curves is not None else None
         if curves is not None:  # MCT of the test states, so figures need not re-solve it
-            curves.to_csv(Path(out) / "mct_curves.csv", index=False, float_format="%.6g")
+            with replacing(Path(out) / "mct_curves.csv") as temporary:
+                curves.to_csv(temporary, index=False, float_format="%.6g")
     return model, table
 
 

@@ -45,6 +45,9 @@ NORMALISATION_TOLERANCE = 0.1
 #: 0.6 sigma_AA^-1; the library's grid, dk = 0.4, has 6 points there).
 MIN_PEAK_POINTS = 5
 PEAK_HALF_WIDTH = 1.2
+#: Fewest rows (k values) a structure factor may have: a grid to k >= 20 that resolves the
+#: main peak has many more; fewer is a truncated file or a few hand-typed values.
+MIN_ROWS = 10
 
 
 def read_structure_factor(source):
@@ -77,9 +80,9 @@ def read_structure_factor(source):
 def structure_on_grid(frame) -> tuple[np.ndarray, dict]:
     """Interpolate a user's S(k) onto the model's k grid; return ((3, 100) array, flags).
 
-    Checks: no NaN, k strictly increasing and positive, S_AA and S_BB non-negative (S_AB may
-    be negative), the grid reaches at least k = 20. Inside the user's range S is linearly
-    interpolated. Below the user's first k, S is held at its first value, as
+    Checks: at least :data:`MIN_ROWS` rows, no NaN, k strictly increasing and positive, S_AA
+    and S_BB non-negative (S_AB may be negative), the grid reaches at least k = 20. Inside
+    the user's range S is linearly interpolated. Below the user's first k, S is held at its first value, as
     :mod:`supercooled.structure` does below the box's smallest wave vector (S(k) is even in k
     and nearly flat there in a dense liquid).
     Above the user's last k, S relaxes to its large-k limit (S_AA -> x_A, S_BB -> x_B,
@@ -88,6 +91,10 @@ def structure_on_grid(frame) -> tuple[np.ndarray, dict]:
     there. Flags list the extrapolated grid points.
     """
     values = frame.to_numpy(float)
+    if len(values) < MIN_ROWS:
+        raise SupercooledError(
+            f"structure factor has {len(values)} row(s) of data; need S(k) at at least "
+            f"{MIN_ROWS} k values, on a grid up to k >= {MIN_K_MAX:g} that resolves the main peak")
     if not np.isfinite(values).all():
         bad = [c for c in frame.columns if not np.isfinite(frame[c].to_numpy(float)).all()]
         raise SupercooledError(f"structure factor has NaN or infinite values in {', '.join(bad)}")
