@@ -542,3 +542,67 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, world, t
     assert "Traceback" not in err and message in lines[0], err
     assert "weights_only" not in err and ".tmp" not in err
     assert listing(world.root, tmp_path) == before, "files were written"
+
+
+# -- outputs: atomic, with the user's umask; a failed figure leaves no table --------------
+
+def test_a_failed_plot_leaves_no_csv_and_names_no_temporary_file(world, tmp_path, monkeypatch,
+                                                                 capsys):
+    from matplotlib.figure import Figure
+
+    def disk_full(self, path, **kwargs):
+        Path(path).write_bytes(b"half a png")
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(Figure, "savefig", disk_full)
+    argv = [str(getattr(world, a[1:])) if a.startswith("@") else a for a in PREDICT]
+    status = main(argv + ["--out", str(tmp_path / "o.csv"), "--plot", str(tmp_path / "o.png")])
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the model's warnings
+    assert status == 2 and last == f"supercooled: error: No space left on device: {tmp_path / 'o.png'}"
+    assert list(tmp_path.iterdir()) == []  # no CSV, no figure, no temporary file
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_written_files_get_the_users_umask(world, tmp_path, mask, capsys):
+    argv = [str(getattr(world, a[1:])) if a.startswith("@") else a for a in PREDICT]
+    old = os.umask(mask)
+    try:
+        assert main(argv + ["--out", str(tmp_path / "o.csv"), "--plot",
+                            str(tmp_path / "o.png")]) == 0
+        write_library(world.library_ds.isel(state=[0]), tmp_path / "lib")
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    files = [tmp_path / "o.csv", tmp_path / "o.png", *(tmp_path / "lib").glob("*.nc")]
+    assert len(files) == 3
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lib", "o.csv", "o.png"]
+
+
+def test_no_resume_removes_the_old_state_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["simulate", "--interaction", "WCA", "--density", "1.2", "--temperature", "2.0",
+            "--particles", "100", "--equilibration-time", "0.5", "--production-time", "1",
+            "--out", str(run), "--quiet"]
+    assert main(argv) == 0
+    (run / "state.nc").write_text("measured from the old trajectory")
+    assert main(argv + ["--no-resume"]) == 0
+    capsys.readouterr()
+    assert not (run / "state.nc").exists() and (run / "run.json").is_file()
+
+
+def test_lammps_errors_become_one_line_with_their_likely_cause():
+    from supercooled.engines.lammps import LammpsEngine
+
+    engine = LammpsEngine.__new__(LammpsEngine)  # no LAMMPS instance needed to word an error
+    engine.dt = 0.5
+    overflow = Exception("ERROR on proc 0: Neighbor list overflow, boost neigh_modify one\n"
+                         "For more information see https://docs.lammps.org/err0036 (npair.cpp)")
+    assert engine.describe_error(overflow) == (
+        "LAMMPS stopped the run: Neighbor list overflow, boost neigh_modify one (the density "
+        "is too high or particles overlap)")
+    lost = Exception("ERROR: Lost atoms: original 100 current 4\nFor more information see ...")
+    assert engine.describe_error(lost).endswith("(the time step dt = 0.5 is too large for this "
+                                                "state)")
+    assert engine.describe_error(ValueError("a bug")) is None  # other errors stay errors

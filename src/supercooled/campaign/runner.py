@@ -191,7 +191,6 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     library = Path(library)
     library.mkdir(parents=True, exist_ok=True)
     scratch = Path(scratch or default_scratch(library))
-    scratch.mkdir(parents=True, exist_ok=True)
     reconcile(campaign, library, scratch)  # states written but not logged by a killed run
     log, settings = EventLog(library), campaign.settings
     series = series_progress(campaign, library)
@@ -209,6 +208,7 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     client = _connect(scheduler or cluster, cluster)
     if scheduler:  # a dask-jobqueue cluster's jobs may still be queued: wait for the first
         client.wait_for_workers(1)
+    scratch.mkdir(parents=True, exist_ok=True)
 
     def slots() -> int:
         """States to run at once: one per worker thread, counted anew as a cluster scales."""
