@@ -69,3 +69,26 @@ def test_ood_score_flags_foreign_structure_and_temperature(synthetic_library):
     cold[300] = 0.1
     assert any("outside the training range" in m for m in calibration.ood_score(ref, cold)["messages"])
     assert calibration.widening(0.3) == 1.0 and calibration.widening(2.5) == 2.5
+
+
+def test_structure_temperature_of_a_series_is_its_least_squares_plane():
+    # A series whose ln T is exactly linear in the two leading coordinates: the plane recovers
+    # T inside and beyond the ends of the series, where the two nearest states cannot.
+    rng = np.random.default_rng(1)
+    x = np.c_[np.linspace(-2.0, 2.0, 7), 0.3 * rng.normal(size=7), rng.normal(size=(7, 2))]
+    temperatures = np.exp(0.2 - 0.5 * x[:, 0] + 0.1 * x[:, 1])
+    for probe in (np.array([0.7, 0.1, 0.0, 0.0]), np.array([-3.0, 0.2, 0.0, 0.0])):
+        expected = 0.2 - 0.5 * probe[0] + 0.1 * probe[1]
+        assert abs(calibration._structure_log_t(x, temperatures, probe) - expected) < 1e-10
+    # the end of the series, from the two nearest states, misses by the slope times the gap
+    few = calibration._structure_log_t(x[:2], temperatures[:2], np.array([-3.0, 0.2, 0.0, 0.0]))
+    assert abs(few - (0.2 + 1.5 + 0.02)) > 0.3
+
+
+def test_loo_scales_come_from_the_stored_coordinates(synthetic_library):
+    ds = synthetic_library(temperatures=(0.5, 0.6, 0.7, 0.85, 1.0, 1.5, 2.0, 3.0))
+    ref = calibration.fit_reference(state_features(ds))
+    again = calibration.with_loo_scales({k: v for k, v in ref.items()
+                                         if k not in ("d_95", "log_t_95")})
+    assert again["d_95"] == pytest.approx(ref["d_95"]) and \
+        again["log_t_95"] == pytest.approx(ref["log_t_95"])

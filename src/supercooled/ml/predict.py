@@ -121,15 +121,19 @@ def structure_on_grid(frame) -> tuple[np.ndarray, dict]:
             f"{PEAK_HALF_WIDTH:g} of k = {k_max:.3g}, need >= {MIN_PEAK_POINTS}")
     limits = (FRACTION_A, 0.0, 1.0 - FRACTION_A)
     out = np.empty((3, len(K_GRID)))
+    # a grid point within rounding of the file's last or first k (a file written with one
+    # decimal ends at 39.8, the grid at 39.800000000000004) is inside the file's range
+    tolerance = 1e-6 * max(1.0, float(k[-1]))
+    above = K_GRID > k[-1] + tolerance
+    below = K_GRID < k[0] - tolerance
     for j in range(3):
         s = values[:, j + 1]
         inside = np.interp(K_GRID, k, s)  # np.interp holds end values outside
-        above = K_GRID > k[-1]
         decay = np.exp(-(K_GRID[above] - k[-1]))
         inside[above] = limits[j] + (s[-1] - limits[j]) * decay
         out[j] = inside
-    flags = {"extrapolated_below": K_GRID[K_GRID < k[0]].tolist(),
-             "extrapolated_above": K_GRID[K_GRID > k[-1]].tolist()}
+    flags = {"extrapolated_below": K_GRID[below].tolist(),
+             "extrapolated_above": K_GRID[above].tolist()}
     return out, flags
 
 
