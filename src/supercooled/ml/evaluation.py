@@ -126,8 +126,11 @@ MODELS = ("mlp", "ridge", "knn", "mct")
 
 def score_table(table, by=("set",)):
     """Scores side by side, one row per (group of ``by``, model): mean R^2_AA, R^2_BB and
-    pooled R^2 over test states, median and 90th percentile of the tau_alpha error factor per
-    species (over states where both tau_alpha are defined), and the number of states."""
+    pooled R^2 over the state tests (one per split and test state), the standard deviation
+    of R^2_AA over them (R2_AA_std), median and 90th percentile of the tau_alpha error factor
+    per species (over tests where both tau_alpha are defined); n_tests counts the state
+    tests, n_states the distinct states among them (a state tested by several splits, as the
+    independent set is, counts once)."""
     import pandas as pd
 
     out = []
@@ -138,8 +141,11 @@ def score_table(table, by=("set",)):
             if f"r2_{m}" not in g:
                 continue
             row = dict(zip(by, key, strict=False))
-            row.update({"model": m, "n_states": int(g[f"r2_{m}"].notna().sum()),
-                        "R2_AA": g[f"r2_{m}_AA"].mean(), "R2_BB": g[f"r2_{m}_BB"].mean(),
+            scored = g[g[f"r2_{m}"].notna()]
+            n_states = scored["state"].nunique() if "state" in scored else len(scored)
+            row.update({"model": m, "n_states": int(n_states), "n_tests": len(scored),
+                        "R2_AA": g[f"r2_{m}_AA"].mean(), "R2_AA_std": g[f"r2_{m}_AA"].std(),
+                        "R2_BB": g[f"r2_{m}_BB"].mean(),
                         "R2_AA_worst": g[f"r2_{m}_AA"].min(), "R2_pooled": g[f"r2_{m}"].mean()})
             for s in SPECIES:
                 f = g[f"tau_factor_{m}_{s}"].dropna()
