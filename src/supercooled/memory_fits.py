@@ -247,10 +247,11 @@ def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps
 
 def _write_atomically(table, out_csv) -> None:
     """Write the table to a temporary file and rename it: a reader never sees half a table."""
+    from supercooled.atomic import replacing
+
     out_csv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_csv.with_suffix(".tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(out_csv)
+    with replacing(out_csv) as tmp:  # hidden, the user's umask, errors name out_csv
+        table.to_csv(tmp, index=False)
 
 
 def load_fits(path=None):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from supercooled.atomic import write_text
 from supercooled.campaign.config import SETTINGS_DEFAULTS, Campaign, StateSpec, load_campaign
 from supercooled.campaign.policy import beyond_reach, cost, estimate_tau_alpha, run_lengths
 from supercooled.campaign.progress import (
@@ -251,9 +252,7 @@ def write_library_readme(library, *, command: str, config: str, machine: str) ->
                             + ("" if s.equilibrated else " (aged)") for s in pending), ""]
     if len(table):
         lines += ["## States", "", table.drop(columns="file").to_markdown(index=False, floatfmt=".4g"), ""]
-    path = library / "README.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text(library / "README.md", "\n".join(lines))  # atomically
 
 
 def _summary_lines(table, log: list[dict], campaign: Campaign | None, *, command: str,
