@@ -221,12 +221,19 @@ def quality_lines(table) -> list[str]:
     return lines
 
 
-def write_library_readme(library, *, command: str, config: str, machine: str) -> Path:
-    """Write ``library/README.md``: how the library was made, events, and a table of states."""
+def write_library_readme(library, *, command: str, config: str, machine: str,
+                         title: str = "The state-point library", purpose: str = "") -> Path:
+    """Write ``library/README.md``: how the library was made, events, and a table of states.
+
+    ``title`` heads it; ``purpose``, a paragraph after the title, says what the states are
+    for (e.g. an independent test set that no model may train on)."""
     library = Path(library)
     table, log = library_table(library), read_log(library)
     campaign = load_campaign(config) if Path(config).is_file() else None
     lines = _summary_lines(table, log, campaign, command=command, config=config, machine=machine)
+    lines[0] = f"# {title}"
+    if purpose:
+        lines[1:1] = ["", purpose]
     closed = closed_states(campaign, library) if campaign else {}
     if closed:
         lines += [f"## States of `{config}` not run (the end of their series, or dropped)", ""]
