@@ -544,3 +544,17 @@ def test_a_corrupt_log_line_is_skipped_with_its_line_number(tmp_path):
         records = progress.read_log(library)
     assert len(caught) == 2 and "line 3" in str(caught[1].message)
     assert [r["tau_alpha"] for r in records] == [1.0, 2.0]
+
+
+def test_library_readme_names_its_purpose_states_and_time_step_rule(tmp_path,
+                                                                   synthetic_state_file):
+    from supercooled.campaign import write_library_readme
+
+    synthetic_state_file(tmp_path, temperature=0.5)  # dt = 0.005: the legacy rule at T = 0.5
+    path = write_library_readme(tmp_path, command="supercooled campaign x.toml",
+                                config=str(tmp_path / "absent.toml"), machine="a test machine",
+                                title="A test set", purpose="Only for testing.")
+    text = path.read_text()
+    assert text.startswith("# A test set\n\nOnly for testing.\n")
+    assert "- States in the library: 1 (1 equilibrated, 0 aged glasses)." in text
+    assert "- Time step (column dt_rule): 1 by the legacy rule" in text
