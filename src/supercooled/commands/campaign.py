@@ -127,7 +127,8 @@ def print_plan(campaign, library, workers: int) -> None:
         return
     total, wall = time_left(rows, rates, workers)
     speeds = ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sorted(rates.items()))
-    print(f"estimated time left: {total:.1f} worker-hours at {speeds} M atom-steps/s per worker "
+    print(f"estimated time left: {total:.1f} core-hours (one serial worker per core) at "
+          f"{speeds} M atom-steps/s per worker "
           f"(median of the logged runs); with {workers} workers at least {wall:.1f} h (a series "
           "runs its states one after another); tau_alpha extrapolated from warmer states, so the "
           "cold end is a lower bound")
