@@ -112,7 +112,7 @@ def print_plan(campaign, library, workers: int) -> None:
 
     rates = complete_rates(measured_throughput(library), campaign)
     rows = plan_remaining(campaign, library)
-    print(f"{'state':<34} {'tau_alpha est.':>14} {'run (tau)':>18} {'worker-h left':>14}  note")
+    print(f"{'state':<34} {'tau_alpha est.':>14} {'run (tau)':>18} {'core-h left':>14}  note")
     for row in rows:
         spec = row["spec"]
         hours = row["atom_steps"] / rates.get(spec.interaction, float("nan")) / 3600
