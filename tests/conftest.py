@@ -61,6 +61,33 @@ def make_synthetic_library(temperatures=(0.5, 0.7, 1.0, 1.5, 2.0, 3.0), densitie
                 "label": ("state", [state_label(*m) for m in meta])})
 
 
+def write_state_files(ds: xr.Dataset, folder: Path) -> Path:
+    """The states of a (synthetic) library Dataset as state files in ``folder``, each with the
+    attributes a state file needs; returns the folder."""
+    from supercooled.library import state_filename, write_state
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(ds.sizes["state"]):
+        s = ds.isel(state=i)
+        attrs = {"interaction": str(s.interaction.values), "density": float(s.density),
+                 "temperature": float(s.temperature), "temperature_target": float(s.temperature),
+                 "n_particles": 1200, "seed": i, "dt": 0.005, "engine": "synthetic",
+                 "engine_version": "0", "equilibration_time": 1.0, "production_time": 1.0,
+                 "energy_drift": 0.0, "crystallized": 0, "equilibrated": 1, "created": "test"}
+        state = s.drop_vars([c for c in s.coords if c not in ("k", "time", "pair", "species")])
+        state.attrs = attrs
+        write_state(state, folder / state_filename(attrs["interaction"], attrs["density"],
+                                                   attrs["temperature"]))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def state_files():
+    """``state_files(ds, folder)``: write a library Dataset as state files (see
+    :func:`write_state_files`)."""
+    return write_state_files
+
+
 @pytest.fixture(scope="session")
 def synthetic_library():
     """Factory of synthetic libraries: ``synthetic_library(temperatures=..., densities=...,

@@ -24,7 +24,6 @@ import xarray as xr
 
 from supercooled.cli import main
 from supercooled.grids import K_GRID
-from supercooled.library import state_filename, write_state
 
 CAMPAIGN = """
 [campaign]
@@ -41,23 +40,6 @@ SERIES = "[[series]]\ninteraction = 'LJ'\ndensity = 1.2\nn_particles = 100\ntemp
 
 
 # -- the inputs ---------------------------------------------------------------------------
-
-def write_library(ds: xr.Dataset, folder: Path) -> Path:
-    """The states of a synthetic library Dataset as state files in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(ds.sizes["state"]):
-        s = ds.isel(state=i)
-        attrs = {"interaction": str(s.interaction.values), "density": float(s.density),
-                 "temperature": float(s.temperature), "temperature_target": float(s.temperature),
-                 "n_particles": 1200, "seed": i, "dt": 0.005, "engine": "synthetic",
-                 "engine_version": "0", "equilibration_time": 1.0, "production_time": 1.0,
-                 "energy_drift": 0.0, "crystallized": 0, "equilibrated": 1, "created": "test"}
-        state = s.drop_vars([c for c in s.coords if c not in ("k", "time", "pair", "species")])
-        state.attrs = attrs
-        write_state(state, folder / state_filename(attrs["interaction"], attrs["density"],
-                                                   attrs["temperature"]))
-    return folder
-
 
 def structure_csv(ds: xr.Dataset, path: Path, i: int = 2) -> Path:
     k = np.linspace(0.5, 30.0, 120)
@@ -97,15 +79,15 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, synthetic_library) -> World:
+def world(tmp_path_factory, synthetic_library, state_files) -> World:
     from supercooled.library import split_indices
     from supercooled.ml import ensemble
     from supercooled.ml.network import TrainConfig
 
     root = tmp_path_factory.mktemp("world")
     ds = synthetic_library(temperatures=(0.7, 1.0, 1.5), densities=(1.2,))
-    lib = write_library(ds, root / "lib")
-    badlib = write_library(ds.isel(state=[0, 1]), root / "badlib")
+    lib = state_files(ds, root / "lib")
+    badlib = state_files(ds.isel(state=[0, 1]), root / "badlib")
     # a state at T = -1 (written past write_state, which refuses it)
     bad = xr.open_dataset(next(badlib.glob("*.nc"))).load()
     bad.attrs["temperature"] = -1.0
@@ -563,13 +545,13 @@ def test_a_failed_plot_leaves_no_csv_and_names_no_temporary_file(world, tmp_path
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
-def test_written_files_get_the_users_umask(world, tmp_path, mask, capsys):
+def test_written_files_get_the_users_umask(world, tmp_path, mask, capsys, state_files):
     argv = [str(getattr(world, a[1:])) if a.startswith("@") else a for a in PREDICT]
     old = os.umask(mask)
     try:
         assert main(argv + ["--out", str(tmp_path / "o.csv"), "--plot",
                             str(tmp_path / "o.png")]) == 0
-        write_library(world.library_ds.isel(state=[0]), tmp_path / "lib")
+        state_files(world.library_ds.isel(state=[0]), tmp_path / "lib")
     finally:
         os.umask(old)
     capsys.readouterr()

@@ -370,27 +370,10 @@ def test_combine_runs_merges_parallel_splits(tmp_path, library):
         evaluation.combine_runs(tmp_path / "s0", [tmp_path / "s2"])
 
 
-def _write_library(ds, folder):
-    from supercooled import library as lib
-
-    folder.mkdir()
-    for i in range(ds.sizes["state"]):
-        s = ds.isel(state=i)
-        attrs = {"interaction": str(s.interaction.values), "density": float(s.density),
-                 "temperature": float(s.temperature), "temperature_target": float(s.temperature),
-                 "n_particles": 1200, "seed": i, "dt": 0.005, "engine": "synthetic",
-                 "engine_version": "0", "equilibration_time": 1.0, "production_time": 1.0,
-                 "energy_drift": 0.0, "crystallized": 0, "equilibrated": 1, "created": "test"}
-        state = s.drop_vars([c for c in s.coords if c not in ("k", "time", "pair", "species")])
-        state.attrs = attrs
-        lib.write_state(state, folder / lib.state_filename(attrs["interaction"], attrs["density"],
-                                                           attrs["temperature"]))
-
-
-def test_train_command_line(tmp_path, library, capsys):
+def test_train_command_line(tmp_path, library, capsys, state_files):
     from supercooled.cli import main
 
-    _write_library(library.isel(state=slice(0, 12)), tmp_path / "lib")
+    state_files(library.isel(state=slice(0, 12)), tmp_path / "lib")
     out = tmp_path / "model"
     for arch in ("paper", "physics"):
         assert main(["train", "--library", str(tmp_path / "lib"), "--out", str(out), "--epochs",
