@@ -424,23 +424,26 @@ def _given_memory_block():
 def _given_memory_block_numpy(start, stop, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv,
                               K_block):
     for i in range(start, stop):
-        ibar = i // 2
-        C = (alpha @ (-5.0 * F[i - 1] + 4.0 * F[i - 2] - F[i - 3])) / h**2
-        C += (beta @ (-4.0 * F[i - 1] + F[i - 2])) / (2.0 * h)
-        C += K[i - ibar] @ F[ibar] - K[i - 1] @ dF[1] - dK[1] @ F[i - 1]
-        _history_sums_numpy(i, ibar, dF, dK, diffF, diffK, C)
+        C = _known_terms(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, _history_sums_numpy)
         F[i] = A_inv @ (K_block[i - start] @ (F[0] - dF[1]) - C)
         K[i] = K_block[i - start]
         _moments(F, K, dF, dK, diffF, diffK, i, i + 1)
 
 
-def _solve_point(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv, kernel, settings, shape):
-    """Solve for F[i], K[i] by fixed-point iteration; fill the moments. Returns convergence."""
+def _known_terms(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, history) -> np.ndarray:
+    """C_i of the module docstring: the parts of the equation at t_i that do not involve the
+    unknown F_i, K_i (backward differences and the convolution's history sums)."""
     ibar = i // 2
     C = (alpha @ (-5.0 * F[i - 1] + 4.0 * F[i - 2] - F[i - 3])) / h**2
     C += (beta @ (-4.0 * F[i - 1] + F[i - 2])) / (2.0 * h)
     C += K[i - ibar] @ F[ibar] - K[i - 1] @ dF[1] - dK[1] @ F[i - 1]
-    _history_sums()(i, ibar, dF, dK, diffF, diffK, C)
+    history(i, ibar, dF, dK, diffF, diffK, C)
+    return C
+
+
+def _solve_point(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, A_inv, kernel, settings, shape):
+    """Solve for F[i], K[i] by fixed-point iteration; fill the moments. Returns convergence."""
+    C = _known_terms(i, h, alpha, beta, F, K, dF, dK, diffF, diffK, _history_sums())
     B = F[0] - dF[1]
     # Linear extrapolation is a better first guess than F[i-1] on a smooth curve.
     Fi = 2.0 * F[i - 1] - F[i - 2]

@@ -230,10 +230,8 @@ def write_library_readme(library, *, command: str, config: str, machine: str,
     library = Path(library)
     table, log = library_table(library), read_log(library)
     campaign = load_campaign(config) if Path(config).is_file() else None
-    lines = _summary_lines(table, log, campaign, command=command, config=config, machine=machine)
-    lines[0] = f"# {title}"
-    if purpose:
-        lines[1:1] = ["", purpose]
+    lines = _summary_lines(table, log, campaign, command=command, config=config, machine=machine,
+                           title=title, purpose=purpose)
     closed = closed_states(campaign, library) if campaign else {}
     if closed:
         lines += [f"## States of `{config}` not run (the end of their series, or dropped)", ""]
@@ -263,7 +261,7 @@ def write_library_readme(library, *, command: str, config: str, machine: str,
 
 
 def _summary_lines(table, log: list[dict], campaign: Campaign | None, *, command: str,
-                   config: str, machine: str) -> list[str]:
+                   config: str, machine: str, title: str, purpose: str) -> list[str]:
     """The README's title, provenance and bullet list (counts, compute, events, checks)."""
     events: dict = {}
     for event in log:
@@ -271,8 +269,9 @@ def _summary_lines(table, log: list[dict], campaign: Campaign | None, *, command
     core_seconds = sum(e.get("wall_time", 0.0) for e in log)
     n_tau = (campaign.settings if campaign else SETTINGS_DEFAULTS)["production_tau_alpha"]
     return [
-        "# The state-point library",
+        f"# {title}",
         "",
+        *([purpose, ""] if purpose else []),
         "One netCDF file per state point (schema in `book/conventions.md` and `supercooled.library`),",
         f"made by `{command}` from `{config}` with `supercooled` (LAMMPS engine).",
         "Each file carries its own provenance in its attributes (seed, dt, engine and version,",

@@ -176,11 +176,11 @@ def _coords(ref, state_feats) -> np.ndarray:
             / np.asarray(ref["component_std"]))
 
 
-def _distances(ref, feats, candidates=None):
+def _distances(ref, feats):
     """(nearest distance among same-interaction states, ln(T / T_S), (T_lo, T_hi) at rho)."""
     coords = np.asarray(ref["coords"])
     T, rho, inter = (np.asarray(ref[k]) for k in ("T", "rho", "interaction"))
-    idx = np.arange(len(T)) if candidates is None else np.asarray(candidates)
+    idx = np.arange(len(T))
     x = _coords(ref, feats)[0]
     same = idx[inter[idx] == feats[302]]
     if len(same) == 0:
