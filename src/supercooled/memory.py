@@ -46,6 +46,16 @@ collective M_AB is); a = 1 / (1 + exp(-z)) in (0, 1); b = 0.2 + 2.8 / (1 + exp(-
 (0.2, 3.0) (stretched, simple and compressed exponentials). Parameter order per pair: c,
 then (w, a, tau, b) for each exponential; pairs in the order AA, AB, BB.
 
+Valid by construction. With ``coupling="self"``, ``dynamics="brownian"`` and every exponent
+b <= 1 (``MemoryProblem(exponent_max=COMPLETELY_MONOTONE_EXPONENT)``), each species obeys
+phi' + Omega^2 phi + int M phi' = 0 with M completely monotone (c, w >= 0 and
+exp(-(t/tau)^b) is completely monotone for 0 < b <= 1). Its Laplace transform is
+phi(s) = 1 / (s + Omega^2 / (1 + M(s))): M(s) is a Stieltjes function, so Omega^2 / (1 + M(s))
+is a complete Bernstein function, so is s plus it, and its reciprocal is again Stieltjes, the
+transform of a completely monotone phi. Every memory of this family therefore gives
+phi(0) = 1, 0 <= phi <= 1 and phi non-increasing, exactly (the solver to its discretisation
+error): the family the memory predictor (:mod:`supercooled.memory_predictor`) works in.
+
 The schematic model (eq. 8): M_ab(t) = exp(-Omega_ab^2 t^nu) + K_ab exp(-Omegat_ab^2 t^mu).
 """
 
@@ -63,6 +73,8 @@ SPECIES = ("A", "B")
 #: (row, column) of each pair in the symmetric 2x2 species matrix.
 PAIR_INDEX = {"AA": (0, 0), "AB": (0, 1), "BB": (1, 1)}
 EXPONENT_RANGE = (0.2, 3.0)
+#: Largest exponent of a completely monotone memory (see ``MemoryProblem.exponent_max``).
+COMPLETELY_MONOTONE_EXPONENT = 1.0
 COUPLINGS = ("paper", "self")
 #: brownian: eq. 5 as in the paper (first order); newtonian: second order, F'(0) = 0.
 DYNAMICS = ("brownian", "newtonian")
@@ -145,25 +157,30 @@ class Bounds:
     ``amplitude``: the largest |c| and |w| of any pair (units of M); AA and BB amplitudes lie
     in [AMPLITUDE_FLOOR, 1] x ``amplitude`` (positive: a tagged particle's friction), AB in
     (-1, 1) x ``amplitude``. ``tau``: (tau_min, tau_max) of every exponential. a in (0, 1);
-    b in EXPONENT_RANGE. Without them a fit can trade a huge weight against a tiny time
+    b in ``exponents`` (default EXPONENT_RANGE). Without them a fit can trade a huge weight against a tiny time
     (w ~ 6e5 at tau ~ 1e-7: a delta-function friction the data cannot see).
     """
 
     amplitude: float
     tau: tuple[float, float]
+    exponents: tuple[float, float] = EXPONENT_RANGE
 
     def __post_init__(self):
         if not (self.amplitude > 0 and np.isfinite(self.amplitude)):
             raise SupercooledError(f"amplitude bound must be positive, got {self.amplitude}")
         if not 0 < self.tau[0] < self.tau[1] < np.inf:
             raise SupercooledError(f"tau bounds must be 0 < tau_min < tau_max, got {self.tau}")
+        if not 0 < self.exponents[0] < self.exponents[1] < np.inf:
+            raise SupercooledError(f"exponent bounds must be 0 < b_min < b_max, got {self.exponents}")
 
     @classmethod
-    def for_data(cls, times, scale: float) -> Bounds:
+    def for_data(cls, times, scale: float, exponent_max: float = EXPONENT_RANGE[1]) -> Bounds:
         """tau from a tenth of the first to 100 x the last sampled time; amplitudes up to
-        AMPLITUDE_FACTOR x ``scale`` (the mean diagonal Omega^2, or a memory's largest value)."""
+        AMPLITUDE_FACTOR x ``scale`` (the mean diagonal Omega^2, or a memory's largest value);
+        b from EXPONENT_RANGE[0] to ``exponent_max``."""
         times = np.asarray(times, dtype=float)
-        return cls(AMPLITUDE_FACTOR * float(scale), (float(times[0]) / 10, 100 * float(times[-1])))
+        return cls(AMPLITUDE_FACTOR * float(scale), (float(times[0]) / 10, 100 * float(times[-1])),
+                   (EXPONENT_RANGE[0], float(exponent_max)))
 
 
 def _log_bounded(z, low, high):
@@ -189,7 +206,7 @@ def _amplitude_maps(bounds: Bounds):
 def to_physical(z, n_exp: int, bounds: Bounds) -> np.ndarray:
     """Map unconstrained z (..., P) to physical parameters inside ``bounds`` (see Bounds)."""
     parts = unpack(z, n_exp)
-    lo, hi = EXPONENT_RANGE
+    lo, hi = bounds.exponents
     c, w = np.empty_like(parts["c"]), np.empty_like(parts["w"])
     for j, (forward, _) in enumerate(_amplitude_maps(bounds)):
         c[..., j], w[..., j, :] = forward(parts["c"][..., j]), forward(parts["w"][..., j, :])
@@ -200,7 +217,7 @@ def to_physical(z, n_exp: int, bounds: Bounds) -> np.ndarray:
 def to_unconstrained(theta, n_exp: int, bounds: Bounds) -> np.ndarray:
     """Inverse of :func:`to_physical`; values on or beyond a bound are pulled just inside it."""
     parts = unpack(theta, n_exp)
-    lo, hi = EXPONENT_RANGE
+    lo, hi = bounds.exponents
     c, w = np.empty_like(parts["c"]), np.empty_like(parts["w"])
     for j, (_, inverse) in enumerate(_amplitude_maps(bounds)):
         c[..., j], w[..., j, :] = inverse(parts["c"][..., j]), inverse(parts["w"][..., j, :])
@@ -351,8 +368,14 @@ class MemoryProblem:
     dynamics: str = "brownian"
     label: str = ""
     meta: dict = field(default_factory=dict)
+    #: largest eq. 6 exponent b; COMPLETELY_MONOTONE_EXPONENT (1) makes the memory, and with
+    #: coupling="self" and Brownian dynamics the solution, completely monotone (module docstring)
+    exponent_max: float = EXPONENT_RANGE[1]
 
     def __post_init__(self):
+        if not EXPONENT_RANGE[0] < self.exponent_max <= EXPONENT_RANGE[1]:
+            raise SupercooledError(f"exponent_max must lie in ({EXPONENT_RANGE[0]}, "
+                                   f"{EXPONENT_RANGE[1]}], got {self.exponent_max}")
         self.times = np.asarray(self.times, dtype=float)
         self.target = np.asarray(self.target, dtype=float)
         self.s_kp = _check_structure(self.s_kp, self.k_p, self.temperature)
@@ -380,8 +403,16 @@ class MemoryProblem:
     @property
     def bounds(self) -> Bounds:
         """The parameter ranges of this state (:meth:`Bounds.for_data` with the mean diagonal
-        Omega^2 as the scale)."""
-        return Bounds.for_data(self.times, float(np.mean(np.diag(self.omega2))))
+        Omega^2 as the scale, exponents up to ``exponent_max``)."""
+        return Bounds.for_data(self.times, float(np.mean(np.diag(self.omega2))),
+                               self.exponent_max)
+
+    @property
+    def valid_by_construction(self) -> bool:
+        """Whether every memory of these bounds gives a completely monotone phi (the theorem
+        in the module docstring): self coupling, Brownian dynamics, b <= 1."""
+        return (self.coupling == "self" and self.dynamics == "brownian"
+                and self.exponent_max <= COMPLETELY_MONOTONE_EXPONENT)
 
 
 # --- solving the memory equation for given memories ---------------------------------------

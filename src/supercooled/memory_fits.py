@@ -28,11 +28,12 @@ from supercooled.paths import results_path
 RESULTS_FILE = "memory_fits.csv"
 
 
-def problem_for_state(state, *, coupling: str = "paper", dynamics: str = "brownian"
-                      ) -> memory.MemoryProblem:
+def problem_for_state(state, *, coupling: str = "paper", dynamics: str = "brownian",
+                      exponent_max: float = memory.EXPONENT_RANGE[1]) -> memory.MemoryProblem:
     """The memory-equation problem of one library state (``ds.isel(state=i)``).
 
-    Its targets are the eq. 1 self functions F_aa(k_p, t) = phi_s^a(k_p, t) S_aa(k_p) at the
+    ``exponent_max`` bounds the eq. 6 exponents (1: the completely monotone family of the
+    memory predictor, see :mod:`supercooled.memory`). Its targets are the eq. 1 self functions F_aa(k_p, t) = phi_s^a(k_p, t) S_aa(k_p) at the
     sampled times, with S(k_p) and the measured temperature of the state; its label is the
     library's (file stem).
     """
@@ -47,14 +48,17 @@ def problem_for_state(state, *, coupling: str = "paper", dynamics: str = "browni
     label = state_labels(state)[0] if "label" in state.coords else str(attrs.get("label", ""))
     return memory.MemoryProblem(np.asarray(state["time"], dtype=float), target,
                                 s_kp, float(state["k_p"]), float(attrs["temperature"]),
-                                coupling=coupling, dynamics=dynamics, label=label, meta=attrs)
+                                coupling=coupling, dynamics=dynamics, label=label, meta=attrs,
+                                exponent_max=exponent_max)
 
 
 #: Columns of data/results/memory_fits.csv before the parameter columns.
 RESULT_COLUMNS = ("state", "interaction", "density", "temperature", "equilibrated", "n_exp",
                   "coupling", "dynamics", "start", "loss", "misfit", "r2", "r2_A", "r2_B",
                   "converged", "valid", "wall_time", "cpu_time", "generations", "evaluations",
-                  "stop_reason", "seed", "sigma0", "lasso")
+                  "stop_reason", "seed", "sigma0", "lasso", "exponent_max")
+#: What makes two rows fits of the same model to the same state.
+KEY_COLUMNS = ["state", "n_exp", "coupling", "dynamics", "exponent_max"]
 MAX_N_EXP = 3
 
 
@@ -108,10 +112,12 @@ def start_parameters(state, problem, n_exp: int, start: str = "mct"):
 
 def fit_state(state, settings: FitSettings | None = None, *, start: str = "mct",
               coupling: str = "paper", dynamics: str = "brownian",
+              exponent_max: float = memory.EXPONENT_RANGE[1],
               solver_settings=None) -> FitResult:
     """Fit one library state: build its problem, choose the start, fit (CMA-ES + polish)."""
     settings = settings or FitSettings()
-    problem = problem_for_state(state, coupling=coupling, dynamics=dynamics)
+    problem = problem_for_state(state, coupling=coupling, dynamics=dynamics,
+                                exponent_max=exponent_max)
     theta0, origin = start_parameters(state, problem, settings.n_exp, start)
     return fit_memory(problem, settings, start=theta0, start_label=origin,
                       solver_settings=solver_settings)
@@ -119,12 +125,14 @@ def fit_state(state, settings: FitSettings | None = None, *, start: str = "mct",
 
 def fit_state_nested(state, n_exps, settings: FitSettings | None = None, *,
                      start: str = "mct", coupling: str = "paper", dynamics: str = "brownian",
+                     exponent_max: float = memory.EXPONENT_RANGE[1],
                      solver_settings=None) -> dict[int, FitResult]:
     """Fits of one state with every N_exp of ``n_exps``, each the better of the fit from its
     own start (``start``) and the one warm-started from the next smaller N_exp
     (:func:`supercooled.evolution.fit_nested`): the loss never grows with N_exp."""
     settings = settings or FitSettings()
-    problem = problem_for_state(state, coupling=coupling, dynamics=dynamics)
+    problem = problem_for_state(state, coupling=coupling, dynamics=dynamics,
+                                exponent_max=exponent_max)
     starts = {n: start_parameters(state, problem, n, start) for n in n_exps}
     return fit_nested(problem, n_exps, settings, starts=starts, solver_settings=solver_settings)
 
@@ -154,6 +162,7 @@ def result_row(result: FitResult) -> dict:
         "evaluations": result.evaluations, "stop_reason": result.stop_reason,
         "seed": result.settings.seed, "sigma0": result.settings.sigma0,
         "lasso": result.settings.lasso,
+        "exponent_max": result.problem.exponent_max,
     }
     row.update(dict.fromkeys(memory.parameter_names(MAX_N_EXP), np.nan))
     row.update(result.parameters())
@@ -197,6 +206,7 @@ def fit_plan(library, *, n_exps=(1, 2, 3), all_n_exp: int = 2,
 def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps=(1, 2, 3),
                 series_density: float | None = 1.2, start: str = "mct",
                 coupling: str = "paper", dynamics: str = "brownian",
+                exponent_max: float = memory.EXPONENT_RANGE[1],
                 resume: bool = True, progress: bool = True):
     """Fit the states of :func:`fit_plan` and write the table ``out_csv`` after every state.
 
@@ -215,8 +225,8 @@ def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps
 
     settings = settings or FitSettings()
     out_csv = Path(out_csv)
-    table = pd.read_csv(out_csv) if resume and out_csv.exists() else pd.DataFrame()
-    key_columns = ["state", "n_exp", "coupling", "dynamics"]
+    table = load_fits(out_csv) if resume and out_csv.exists() else pd.DataFrame()
+    key_columns = KEY_COLUMNS
     done = set(map(tuple, table[key_columns].astype(str).values)) if len(table) else set()
     groups: dict[int, list[int]] = {}
     for index, n_exp in fit_plan(library, n_exps=n_exps, all_n_exp=settings.n_exp,
@@ -226,15 +236,17 @@ def fit_library(library, out_csv, settings: FitSettings | None = None, *, n_exps
     for index, wanted in tqdm(groups.items(), desc="memory fits", disable=not progress):
         state = library.isel(state=index)
         label = problem_for_state(state).label
-        keys = [(label, str(n), coupling, dynamics) for n in wanted]
+        keys = [(label, str(n), coupling, dynamics, str(float(exponent_max))) for n in wanted]
         if all(key in done for key in keys):
             continue
         if len(wanted) > 1:
             results = fit_state_nested(state, wanted, run_settings, start=start,
-                                       coupling=coupling, dynamics=dynamics).values()
+                                       coupling=coupling, dynamics=dynamics,
+                                       exponent_max=exponent_max).values()
         else:
             results = [fit_state(state, dataclasses.replace(run_settings, n_exp=wanted[0]),
-                                 start=start, coupling=coupling, dynamics=dynamics)]
+                                 start=start, coupling=coupling, dynamics=dynamics,
+                                 exponent_max=exponent_max)]
         if len(table):
             stale = table[key_columns].astype(str).apply(tuple, axis=1).isin(keys)
             table = table[~stale]
@@ -263,7 +275,19 @@ def load_fits(path=None):
     path = Path(path) if path is not None else results_path(RESULTS_FILE)
     if not path.is_file():
         return pd.DataFrame(columns=list(RESULT_COLUMNS) + memory.parameter_names(MAX_N_EXP))
-    return pd.read_csv(path)
+    table = pd.read_csv(path)
+    # rows written before exponent_max was a column were fitted with the full range
+    if "exponent_max" not in table:
+        table["exponent_max"] = memory.EXPONENT_RANGE[1]
+    table["exponent_max"] = table["exponent_max"].fillna(memory.EXPONENT_RANGE[1]).astype(float)
+    return table
+
+
+def model_of_row(row) -> dict:
+    """The memory-equation model of a results row: coupling, dynamics and exponent_max."""
+    return {"coupling": str(row.get("coupling", "paper")),
+            "dynamics": str(row.get("dynamics", "brownian")),
+            "exponent_max": float(row.get("exponent_max", memory.EXPONENT_RANGE[1]))}
 
 
 def curves_from_row(row, state, times=None) -> dict:
@@ -273,8 +297,7 @@ def curves_from_row(row, state, times=None) -> dict:
     ``memory`` (n_t, 2, 2) the fitted M(t) and ``problem``. ``times`` other than the sampled
     ones may be given for the memory only.
     """
-    problem = problem_for_state(state, coupling=str(row.get("coupling", "paper")),
-                                dynamics=str(row.get("dynamics", "brownian")))
+    problem = problem_for_state(state, **model_of_row(row))
     n_exp = int(row["n_exp"])
     theta = theta_from_row(row, n_exp)
     fit = memory.solve_for_memory(problem, theta, n_exp)[0]
@@ -313,8 +336,7 @@ def compare_with_mct(row, state, *, n_per_block: int = 32) -> dict:
     t_last (zero in a liquid that MCT lets relax). The integrals use the trapezoidal rule in
     ln t on 200 points from 1e-4 tau (the fast part of M is resolved there).
     """
-    problem = problem_for_state(state, coupling=str(row["coupling"]),
-                                dynamics=str(row["dynamics"]))
+    problem = problem_for_state(state, **model_of_row(row))
     n_exp = int(row["n_exp"])
     theta = theta_from_row(row, n_exp)
     t = np.geomspace(1e-4, problem.times[-1], 200)

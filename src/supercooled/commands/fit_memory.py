@@ -49,6 +49,10 @@ def register(subparsers):
                         help="species coupling of the memory equation (see supercooled.memory)")
     parser.add_argument("--dynamics", choices=("brownian", "newtonian"), default="brownian",
                         help="first-order eq. 5 as in the paper (default) or second order")
+    parser.add_argument("--exponent-max", type=float, default=None,
+                        help="largest eq. 6 exponent b (default 3; 1 with --coupling self "
+                        "--dynamics brownian: the completely monotone family, valid by "
+                        "construction, of predict --method memory)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -97,8 +101,21 @@ def run(args) -> int:
     if not args.all and any(v is None for v in one):
         raise SupercooledError("give --interaction, --density and --temperature, or --all")
     settings = _settings(args)
+    args.exponent_max = _exponent_max(args.exponent_max)
     library = _library(args)
     return _fit_all(args, library, settings) if args.all else _fit_one(args, library, settings)
+
+
+def _exponent_max(value) -> float:
+    from supercooled import memory
+    from supercooled.errors import SupercooledError
+
+    if value is None:
+        return memory.EXPONENT_RANGE[1]
+    low, high = memory.EXPONENT_RANGE
+    if not low < value <= high:
+        raise SupercooledError(f"--exponent-max must lie in ({low:g}, {high:g}], got {value:g}")
+    return float(value)
 
 
 def _default_out():
@@ -114,7 +131,8 @@ def _fit_all(args, library, settings) -> int:
     out = args.out or _default_out()
     table = memory_fits.fit_library(library, out, settings, n_exps=args.n_exps,
                                     start=args.start, coupling=args.coupling,
-                                    dynamics=args.dynamics, progress=not args.quiet)
+                                    dynamics=args.dynamics, exponent_max=args.exponent_max,
+                                    progress=not args.quiet)
     print(f"{len(table)} fits in {out}")
     return 0
 
@@ -129,7 +147,7 @@ def _fit_one(args, library, settings) -> int:
 
     state = select_state(library, args.interaction, args.density, args.temperature)
     result = memory_fits.fit_state(state, settings, start=args.start, coupling=args.coupling,
-                                   dynamics=args.dynamics)
+                                   dynamics=args.dynamics, exponent_max=args.exponent_max)
     row = memory_fits.result_row(result)
     print(f"{result.problem.label}: N_exp = {result.n_exp}, loss = {result.loss:.3e}, "
           f"R^2 = {result.r2:.6f}, {result.generations} generations in {result.wall_time:.1f} s "

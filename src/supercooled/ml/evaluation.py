@@ -40,7 +40,7 @@ from supercooled.systems import normalize_interaction
 SPECIES = ("A", "B")
 
 
-def _state_scores(prefix: str, truth_phi, pred_phi, peaks, times) -> dict:
+def state_scores(prefix: str, truth_phi, pred_phi, peaks, times) -> dict:
     """Scores of one state's phi prediction (n_time, 2): pooled R^2 of F = phi S_aa(k_p) (the
     paper's), R^2 per species, RMSE of F, tau_alpha per species and its error factor."""
     f_true, f_pred = truth_phi * peaks, pred_phi * peaks
@@ -97,7 +97,7 @@ def evaluate(ensemble: Ensemble, ds, test_states, baselines: dict | None = None)
             "T": float(ds["temperature"].values[i]),
             "architecture": ensemble.architecture,
             **{f"tau_sim_{s}": tau_alpha(truth[j][:, a], times) for a, s in enumerate(SPECIES)},
-            **_state_scores("mlp", truth[j], mean[j], peaks[j], times),
+            **state_scores("mlp", truth[j], mean[j], peaks[j], times),
             "r2_member_mean": float(np.mean(member_r2)),
             "r2_member_std": float(np.std(member_r2)),
             "spread": float(std[j][ok].mean()),
@@ -116,7 +116,7 @@ def evaluate(ensemble: Ensemble, ds, test_states, baselines: dict | None = None)
                         truth[j][:, a], lo[0][:, a], hi[0][:, a])
             row.update({f"n_{s}": int(ok[:, a].sum()) for a, s in enumerate(SPECIES)})
         for name, pred in base_pred.items():
-            row.update(_state_scores(name, truth[j], pred[j], peaks[j], times))
+            row.update(state_scores(name, truth[j], pred[j], peaks[j], times))
         rows.append(row)
     return rows
 
