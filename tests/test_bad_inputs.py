@@ -71,6 +71,7 @@ class World:
     lib: Path
     badlib: Path
     model: Path
+    memory_model: Path
     sk: Path
     gsd: Path
     nan_gsd: Path
@@ -96,10 +97,28 @@ def world(tmp_path_factory, synthetic_library, state_files) -> World:
     cfg = TrainConfig(hidden=(8, 8), epochs=1, batch_size=128, patience=None, threads=1)
     model = ensemble.train_ensemble(ds, train, n_members=1, config=cfg, progress=False)
     model.save(root / "model")
+    memory_model = tiny_memory_predictor(ds, root / "memory.json")
     toml = root / "tiny.toml"
     toml.write_text(CAMPAIGN)
-    return World(root, lib, badlib, root / "model", structure_csv(ds, root / "sk.csv"),
+    return World(root, lib, badlib, root / "model", memory_model,
+                 structure_csv(ds, root / "sk.csv"),
                  write_gsd(root / "t.gsd"), write_gsd(root / "nan.gsd", nan=True), toml, ds)
+
+
+def tiny_memory_predictor(ds, path: Path) -> Path:
+    """A calibrated two-member memory predictor of the synthetic states (random targets: its
+    predictions are valid correlators, which is all the input checks need)."""
+    from supercooled.library import state_labels
+    from supercooled.ml import memory_predictor as mp
+    from supercooled.ml.features import state_features
+
+    feats = state_features(ds)
+    targets = np.random.default_rng(0).normal(0.0, 1.0, (len(feats), len(mp.TARGET_NAMES)))
+    data = mp.TrainingSet(feats, np.asarray(ds["k_p"].values, float), targets, state_labels(ds))
+    model = mp.MemoryPredictor("ridge", data, n_members=2)
+    model.calibrate(ds, np.asarray(ds["time"].values, float))
+    model.save(path)
+    return path
 
 
 def listing(*folders: Path) -> dict:
@@ -487,6 +506,27 @@ CASES = [
     ("mct-table-out-not-csv", ["mct", "table", "--library", "@lib", "--out", "t.txt"],
      "unsupported file type"),
     ("unknown-command", ["frobnicate"], "invalid choice"),
+]
+
+# predict --method memory refuses the same inputs as the MLP, with the same messages
+CASES += [(f"memory-{name}", [("@memory_model" if a == "@model" else a) for a in argv]
+           + ["--method", "memory"], message)
+          for name, argv, message in list(CASES) if name.startswith("predict-")]
+CASES += [
+    ("memory-model-missing", predict_with(model="nope.json") + ["--method", "memory"],
+     "does not exist"),
+    ("memory-model-not-json", predict_with(model="@sk") + ["--method", "memory"],
+     "not valid JSON"),
+    ("memory-model-is-mlp", predict_with() + ["--method", "memory"], "is a folder"),
+    ("predict-method-unknown", predict_with() + ["--method", "oracle"], "invalid choice"),
+    ("train-memory-ensemble-zero", ["train-memory", "--ensemble", "0"], "--ensemble must be >= 1"),
+    ("train-memory-seed-negative", ["train-memory", "--seed", "-2"], "--seed must be >= 0"),
+    ("train-memory-fits-missing", ["train-memory", "--fits", "nope.csv", "--out",
+                                   lambda w, t: str(t / "p.json")], "does not exist"),
+    ("train-memory-library-missing", ["train-memory", "--library", "nope", "--out",
+                                      lambda w, t: str(t / "p.json")], "does not exist"),
+    ("train-memory-no-usable-fits", ["train-memory", "--like", "@model", "--fits", "@sk",
+                                     "--out", lambda w, t: str(t / "p.json")], "not a memory-fit table"),
 ]
 
 if not os.access("/proc/sys", os.W_OK):  # a folder even root cannot write to

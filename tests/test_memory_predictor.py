@@ -133,3 +133,36 @@ def test_save_and_load_give_the_same_predictions(tmp_path):
         mp.MemoryPredictor.load(tmp_path / "missing.json")
     with pytest.raises(SupercooledError, match="unknown regressor"):
         mp.make_regressor("forest")
+
+
+def test_predict_with_the_memory_method_gives_the_mlp_columns_and_valid_bounds(tmp_path,
+                                                                               synthetic_library):
+    from supercooled.library import state_labels
+    from supercooled.ml.features import state_features
+    from supercooled.ml.predict import predict
+
+    ds = synthetic_library(temperatures=(0.7, 1.0, 1.5), densities=(1.2,))
+    feats = state_features(ds)
+    targets = np.random.default_rng(9).normal(0.0, 1.0, (len(feats), len(mp.TARGET_NAMES)))
+    data = mp.TrainingSet(feats, np.asarray(ds["k_p"].values, float), targets, state_labels(ds))
+    model = mp.MemoryPredictor("ridge", data, n_members=3)
+    model.calibrate(ds, np.asarray(ds["time"].values, float))
+    model.metadata["time_grid"] = np.asarray(ds["time"].values, float).tolist()
+    model.save(tmp_path / "p.json")
+    import pandas as pd
+
+    from supercooled.grids import K_GRID
+
+    s = ds["S"].isel(state=1).sel(pair=["AA", "AB", "BB"]).values
+    sk = pd.DataFrame({"k": K_GRID, "S_AA": s[0], "S_AB": s[1], "S_BB": s[2]})
+    frame = predict(sk, "LJ", 1.2, float(feats[1, 300]), model=tmp_path / "p.json",
+                    method="memory")
+    expected = ["t"] + [f"phi_{a}{x}" for a in "AB" for x in ("", "_lo", "_hi")] \
+        + [f"F_{a}{x}" for a in ("AA", "BB") for x in ("", "_lo", "_hi")] \
+        + ["phi_A_std", "phi_B_std"]
+    assert list(frame.columns) == expected
+    for a in "AB":
+        phi = frame[f"phi_{a}"].to_numpy()
+        assert np.all(np.diff(phi) <= TOLERANCE) and phi.max() <= 1 + TOLERANCE
+        assert np.all(frame[f"phi_{a}_lo"] <= phi + 1e-12) and np.all(frame[f"phi_{a}_hi"] >= phi - 1e-12)
+    assert frame.attrs["architecture"] == "memory-ridge" and frame.attrs["calibrated"]

@@ -275,7 +275,15 @@ def load_fits(path=None):
     path = Path(path) if path is not None else results_path(RESULTS_FILE)
     if not path.is_file():
         return pd.DataFrame(columns=list(RESULT_COLUMNS) + memory.parameter_names(MAX_N_EXP))
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SupercooledError(f"memory-fit table {path} cannot be read: {error}") from None
+    missing = [c for c in ("state", "n_exp", "coupling", "dynamics", "converged", "valid")
+               if c not in table]
+    if missing:
+        raise SupercooledError(f"{path} is not a memory-fit table (no column "
+                               f"{', '.join(missing)})")
     # rows written before exponent_max was a column were fitted with the full range
     if "exponent_max" not in table:
         table["exponent_max"] = memory.EXPONENT_RANGE[1]

@@ -60,6 +60,11 @@ def model_path() -> Path:
     return data_path("models", "mlp")
 
 
+def memory_predictor_path() -> Path:
+    """The shipped memory predictor (``predict --method memory``)."""
+    return data_path("models", "memory", "predictor.json")
+
+
 def independent_path() -> Path:
     """The independent test set (states no model is trained on), ``data/independent``."""
     return data_path("independent")

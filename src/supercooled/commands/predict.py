@@ -1,4 +1,4 @@
-"""``supercooled predict``: F_s(k_p, t) of a state from its S(k) with the trained MLP ensemble."""
+"""``supercooled predict``: F_s(k_p, t) of a state from its S(k), with the MLP ensemble or the memory predictor."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ def register(subparsers):
         "S_aa(k -> inf) = x_a; any grid reaching k >= 20 sigma_AA^-1) and predict the self "
         "intermediate scattering functions phi_s and F_s = phi_s S_aa(k_p) at the main peak "
         "with calibrated bounds, tau_alpha with its interval and an out-of-distribution score.")
-    p.add_argument("--model", default=None, help="model folder (default: data/models/mlp)")
+    p.add_argument("--method", choices=("mlp", "memory"), default="mlp",
+                   help="mlp: the neural-network ensemble (default); memory: predict the "
+                   "memory function and solve the memory equation")
+    p.add_argument("--model", default=None,
+                   help="model folder of --method mlp (default: data/models/mlp), JSON file of "
+                   "--method memory (default: data/models/memory/predictor.json)")
     p.add_argument("--structure-factor", required=True, help="CSV with k, S_AA, S_AB, S_BB")
     p.add_argument("--interaction", required=True, help="LJ or WCA")
     p.add_argument("--density", required=True, type=float, help="number density rho")
@@ -41,7 +46,8 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = predict(args.structure_factor, args.interaction, args.density,
-                        args.temperature, model=args.model, level=args.level)
+                        args.temperature, model=args.model, level=args.level,
+                        method=args.method)
     for w in caught:
         print(f"supercooled: warning: {w.message}", file=sys.stderr)
     for side in ("below", "above"):

@@ -319,15 +319,20 @@ def training_set(ds, fits, states=None) -> TrainingSet:
 
 @dataclass
 class MemoryPredictor:
-    """An ensemble of bootstrap regressors from state features to the 18 memory targets."""
+    """An ensemble of bootstrap regressors from state features to the 18 memory targets.
+
+    ``metadata`` holds, as an MLP ensemble's does, what :func:`supercooled.ml.predict.predict`
+    reads: ``calibration``, ``ood_reference``, ``training_ranges`` and ``time_grid``."""
 
     regressor: str
     data: TrainingSet
     n_members: int = N_MEMBERS
     seed: int = 0
-    calibration: dict | None = None
-    ood_reference: dict | None = None
     metadata: dict = field(default_factory=dict)
+
+    @property
+    def architecture(self) -> str:
+        return f"memory-{self.regressor}"
 
     def __post_init__(self):
         self.inputs = InputMap.fit(self.data.feats)
@@ -374,8 +379,9 @@ class MemoryPredictor:
                                   self.n_members, self.seed)
             members = sub.predict_phi(self.data.feats[held], times, self.data.k_p[held])
             mean[held], sigma[held] = members.mean(axis=0), members.std(axis=0)
-        self.calibration = calibration.fit_calibration(truth, mean, sigma, times)
-        self.ood_reference = calibration.fit_reference(self.data.feats, self.data.labels)
+        self.metadata["calibration"] = calibration.fit_calibration(truth, mean, sigma, times)
+        self.metadata["ood_reference"] = calibration.fit_reference(self.data.feats,
+                                                                   self.data.labels)
         return self
 
     def save(self, path) -> None:
@@ -387,7 +393,6 @@ class MemoryPredictor:
                "training": {"labels": self.data.labels, "features": self.data.feats.tolist(),
                             "k_p": self.data.k_p.tolist(),
                             "targets": self.data.targets.tolist()},
-               "calibration": self.calibration, "ood_reference": self.ood_reference,
                "metadata": self.metadata}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -399,6 +404,9 @@ class MemoryPredictor:
         """Read a saved predictor; its members are refitted from the stored training set
         (deterministic for the stored seed), so the file holds data, not pickled objects."""
         path = Path(path)
+        if path.is_dir():
+            raise SupercooledError(f"memory predictor {path} is a folder (an MLP model?): the "
+                                   "memory predictor is one JSON file")
         if not path.is_file():
             raise SupercooledError(f"memory predictor {path} does not exist")
         try:
@@ -414,17 +422,22 @@ class MemoryPredictor:
             if not np.all(np.isfinite(arr)):
                 raise SupercooledError(f"memory predictor {path} has non-finite {name}")
         return cls(doc["regressor"], data, int(doc["n_members"]), int(doc["seed"]),
-                   doc.get("calibration"), doc.get("ood_reference"), doc.get("metadata", {}))
+                   doc.get("metadata", {}))
 
 
 def train(ds, fits, states=None, *, regressor: str = "gp", n_members: int = N_MEMBERS,
           seed: int = 0, calibrate: bool = True) -> MemoryPredictor:
     """Fit a predictor on the states ``states`` of ``ds`` that have usable fits in ``fits``."""
+    from supercooled.ml.features import training_ranges
+
     data = training_set(ds, fits, states)
     model = MemoryPredictor(regressor, data, n_members, seed)
+    times = np.asarray(ds["time"].values, float)
     if calibrate:
-        model.calibrate(ds, np.asarray(ds["time"].values, float))
-    model.metadata.update({"train_states": data.labels, "n_train": len(data.labels)})
+        model.calibrate(ds, times)
+    model.metadata.update({"train_states": data.labels, "n_train": len(data.labels),
+                           "time_grid": times.tolist(),
+                           "training_ranges": training_ranges(ds, data.labels)})
     return model
 
 
@@ -453,18 +466,19 @@ def evaluate(model: MemoryPredictor, ds, states) -> list[dict]:
         ok = np.isfinite(truth[j])
         row = {"state": label, "interaction": normalize_interaction(str(sub["interaction"].values[j])),
                "density": float(feats[j, 301]), "T": float(feats[j, 300]),
-               "architecture": f"memory-{model.regressor}",
+               "architecture": model.architecture,
                **{f"tau_sim_{s}": tau_alpha(truth[j][:, a], times) for a, s in enumerate(SPECIES)},
                **state_scores("memory", truth[j], mean[j], peaks[j], times),
                "spread": float(std[j][ok].mean()),
                "abs_error": float(np.abs(mean[j] - truth[j])[ok].mean())}
         widen = 1.0
-        if model.ood_reference:
-            row["ood_score"] = calibration.ood_score(model.ood_reference, feats[j])["score"]
+        calib, ref = model.metadata.get("calibration"), model.metadata.get("ood_reference")
+        if ref:
+            row["ood_score"] = calibration.ood_score(ref, feats[j])["score"]
             widen = calibration.widening(row["ood_score"])
-        if model.calibration:
+        if calib:
             for level in calibration.LEVELS:
-                lo, hi = calibration.interval(model.calibration, mean[j:j + 1], std[j:j + 1],
+                lo, hi = calibration.interval(calib, mean[j:j + 1], std[j:j + 1],
                                               times, level, widen)
                 for a, s in enumerate(SPECIES):
                     row[f"cov{round(100 * level)}_{s}"] = interval_coverage(

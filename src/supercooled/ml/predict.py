@@ -7,7 +7,9 @@ checked (:func:`read_structure_factor`), put on the model's k grid
 (:func:`normalisation_warnings`) and against the range of the training states
 (:func:`out_of_range`) and scored for how far it lies from the training states
 (:func:`supercooled.ml.calibration.ood_score`); :func:`predict` then returns phi_s and F_s
-with calibrated bounds and tau_alpha with its interval.
+with calibrated bounds and tau_alpha with its interval, from the MLP ensemble (``method="mlp"``,
+the default) or the memory predictor (``method="memory"``,
+:mod:`supercooled.ml.memory_predictor`), with the same checks, columns and warnings.
 """
 
 from __future__ import annotations
@@ -210,8 +212,26 @@ def _peak(structure: np.ndarray) -> tuple[float, np.ndarray]:
     return k_p, structure_at_peak(state)[[0, 2]]
 
 
+METHODS = ("mlp", "memory")
+
+
+def load_model(model=None, method: str = "mlp"):
+    """The predictor of ``method``: ``model`` itself if it is one, else read from the path
+    ``model`` (an MLP model folder, or a memory predictor's JSON file), else the shipped one."""
+    from supercooled.ml.memory_predictor import MemoryPredictor
+    from supercooled.paths import memory_predictor_path
+
+    if method not in METHODS:
+        raise SupercooledError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if isinstance(model, Ensemble | MemoryPredictor):
+        return model
+    if method == "memory":
+        return MemoryPredictor.load(model if model is not None else memory_predictor_path())
+    return Ensemble.load(model)
+
+
 def predict(structure_factor, interaction: str, density: float, temperature: float,
-            model=None, times=None, level: float = 0.68):
+            model=None, times=None, level: float = 0.68, method: str = "mlp"):
     """Predict phi_s^a(k_p, t) and F_s^aa(k_p, t) with calibrated bounds for a user's S(k).
 
     ``structure_factor``: CSV path or DataFrame with columns k, S_AA, S_AB, S_BB (normalised
@@ -219,7 +239,9 @@ def predict(structure_factor, interaction: str, density: float, temperature: flo
     reaching k >= 20 that resolves the main peak (:data:`MIN_PEAK_POINTS`). ``model``: an
     :class:`~supercooled.ml.ensemble.Ensemble`, a model folder, or None for the shipped model.
     ``times``: default the grid times the training data covered. ``level``: nominal coverage
-    of the bounds (a calibrated level of the model, 0.68 or 0.9).
+    of the bounds (a calibrated level of the model, 0.68 or 0.9). ``method``: ``mlp`` (the
+    ensemble of :mod:`supercooled.ml.ensemble`) or ``memory`` (the memory predictor; ``model``
+    is then its JSON file, default :func:`supercooled.paths.memory_predictor_path`).
 
     Returns a DataFrame with columns t, phi_A, phi_A_lo, phi_A_hi, phi_B, phi_B_lo, phi_B_hi,
     F_AA, F_AA_lo, F_AA_hi, F_BB, F_BB_lo, F_BB_hi (F = phi S_aa(k_p), eq. 1) and the ensemble
@@ -240,7 +262,7 @@ def predict(structure_factor, interaction: str, density: float, temperature: flo
     interaction = normalize_interaction(interaction)
     _check_state_variable("density", density)
     _check_state_variable("temperature", temperature)
-    ensemble = model if isinstance(model, Ensemble) else Ensemble.load(model)
+    ensemble = load_model(model, method)
     user_frame = read_structure_factor(structure_factor)
     structure, flags = structure_on_grid(user_frame)
     normalisation = normalisation_warnings(user_frame)
