@@ -41,12 +41,11 @@ BASELINES = ("ridge", "knn", "mct")
 
 
 def _indices(ds, labels) -> np.ndarray:
-    index = {lab: i for i, lab in enumerate(state_labels(ds))}
-    missing = [lab for lab in labels if lab not in index]
-    if missing:
-        raise SupercooledError(f"{len(missing)} states of the result table are not in the "
-                               f"library (first: {missing[0]})")
-    return np.array([index[lab] for lab in labels], int)
+    """Library indices of the states of a result table (tables written when states were
+    named by their measured temperature are matched on interaction, density and T)."""
+    from supercooled.ml.evaluation import find_states
+
+    return find_states(ds, list(labels))
 
 
 def long_rows(wide: list[dict] | object, methods, **label) -> list[dict]:
@@ -162,6 +161,7 @@ def transfer_study(ds, fits, table, study: str, reduced_t, *, mct_curves=None,
     rows = []
     for setting, g in table.groupby(column):
         test = _indices(ds, list(g["state"]))
+        g = g.assign(state=state_labels(ds, test))  # the library's names for every method
         train = np.setdiff1d(_training_candidates(ds, study, setting, reduced_t), test)
         label = {"study": study, "setting": f"{column}={setting}", "split_seed": 0}
         region = dict(zip(g["state"], g["region"], strict=True))

@@ -347,7 +347,7 @@ def score_model(model: Ensemble, ds, independent=None, *, mct_curves: MCTCurves 
     current one is. States are found by label; returns a DataFrame."""
     import pandas as pd
 
-    train, test = (_find_states(ds, model.metadata[k]) for k in ("train_states", "test_states"))
+    train, test = (find_states(ds, model.metadata[k]) for k in ("train_states", "test_states"))
     fitted = fit_all(ds, train, mct_curves)
     rows = [{**r, "set": "test"} for r in evaluate(model, ds, test, fitted)]
     if independent is not None:
@@ -358,7 +358,7 @@ def score_model(model: Ensemble, ds, independent=None, *, mct_curves: MCTCurves 
     return table
 
 
-def _find_states(ds, names) -> np.ndarray:
+def find_states(ds, names) -> np.ndarray:
     """Indices of states named by label, or, for names of the older form
     <interaction>_rho<density>_T<measured T>, by :func:`match_states`."""
     import pandas as pd

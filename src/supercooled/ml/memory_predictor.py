@@ -364,6 +364,24 @@ class MemoryPredictor:
 
     # -- calibration and persistence --
 
+    def cross_fits(self, n_folds: int = N_FOLDS, n_members: int | None = None):
+        """(held-out indices, predictor fitted without them) for each of ``n_folds`` random
+        folds of the training states (seeded by the model's seed)."""
+        folds = np.random.default_rng(self.seed).permutation(len(self.data.labels)) % n_folds
+        for k in range(n_folds):
+            held = np.flatnonzero(folds == k)
+            yield held, MemoryPredictor(self.regressor,
+                                        self.data.subset(np.flatnonzero(folds != k)),
+                                        n_members or self.n_members, self.seed)
+
+    def cross_fitted_targets(self, n_folds: int = N_FOLDS, n_members: int | None = None):
+        """(n_train, 18) ensemble-mean targets of each training state, predicted by a model
+        that did not see it: how well the structure determines each memory parameter."""
+        out = np.empty_like(self.data.targets)
+        for held, sub in self.cross_fits(n_folds, n_members):
+            out[held] = sub.predict_targets(self.data.feats[held]).mean(axis=0)
+        return out
+
     def calibrate(self, ds, times) -> MemoryPredictor:
         """Conformal scales from cross-fitted predictions of the training states (N_FOLDS
         folds, each predicted by an ensemble fitted without it) and the OOD reference."""
@@ -371,12 +389,8 @@ class MemoryPredictor:
         idx = np.array([labels.index(lab) for lab in self.data.labels])
         truth = ds.isel(state=idx)["phi_s"].transpose("state", "time", "species") \
             .sel(species=["A", "B"]).values
-        folds = np.random.default_rng(self.seed).permutation(len(idx)) % N_FOLDS
         mean, sigma = np.empty_like(truth), np.empty_like(truth)
-        for k in range(N_FOLDS):
-            held = np.flatnonzero(folds == k)
-            sub = MemoryPredictor(self.regressor, self.data.subset(np.flatnonzero(folds != k)),
-                                  self.n_members, self.seed)
+        for held, sub in self.cross_fits():
             members = sub.predict_phi(self.data.feats[held], times, self.data.k_p[held])
             mean[held], sigma[held] = members.mean(axis=0), members.std(axis=0)
         self.metadata["calibration"] = calibration.fit_calibration(truth, mean, sigma, times)
