@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "supercooled"
 
 #: the theory: mode-coupling theory, the memory equation and its solver
-THEORY = ("supercooled.mct", "supercooled.memory", "supercooled.solver")
+THEORY = ("supercooled.mct", "supercooled.memory", "supercooled.schematic", "supercooled.solver")
 #: what the theory must not depend on: storage (files, the library, paths) and ML
 FORBIDDEN_FOR_THEORY = ("supercooled.library", "supercooled.paths", "supercooled.mct_table",
                         "supercooled.campaign", "supercooled.measure", "supercooled.memory_fits",

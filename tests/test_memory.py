@@ -7,7 +7,7 @@ an independent scipy ODE solution, including its accuracy against n_per_block.
 import numpy as np
 import pytest
 
-from supercooled import memory
+from supercooled import memory, schematic
 from supercooled.errors import SupercooledError
 from supercooled.grids import TIME_GRID
 
@@ -129,7 +129,7 @@ def test_canonical_order_sorts_by_tau_and_keeps_memory():
 
 def test_schematic_model_eq8():
     t = np.array([0.0, 1.0, 4.0])
-    m = memory.schematic_memory(t, 2.0, 0.5, 3.0, 0.1, 1.0)
+    m = schematic.schematic_memory(t, 2.0, 0.5, 3.0, 0.1, 1.0)
     np.testing.assert_allclose(m, np.exp(-2.0 * t**0.5) + 3.0 * np.exp(-0.1 * t))
     assert m[0] == pytest.approx(4.0)  # M(0) = 1 + K
 
@@ -166,8 +166,8 @@ def test_problem_drops_unsampled_times_and_checks_shapes():
 def test_fit_schematic_recovers_eq8_parameters():
     t = np.geomspace(1e-3, 1e3, 70)
     truth = dict(omega2=20.0, nu=1.2, K=3.0, omega2_tilde=0.05, mu=0.7)
-    m = memory.schematic_memory(t, *truth.values())
-    params, r2 = memory.fit_schematic(t, m)
+    m = schematic.schematic_memory(t, *truth.values())
+    params, r2 = schematic.fit_schematic(t, m)
     assert r2 > 0.9999
     for name, value in truth.items():
         assert params[name] == pytest.approx(value, rel=0.02), name

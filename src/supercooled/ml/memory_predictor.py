@@ -254,7 +254,7 @@ class GaussianProcessRegressor:
 
         kernel = (ConstantKernel(1.0, (1e-2, 1e2))
                   * RBF(np.ones(x.shape[1]), (1e-1, 1e3)) + WhiteKernel(0.1, (1e-4, 1.0)))
-        self.gp = GPR(kernel, normalize_y=True, n_restarts_optimizer=1,
+        self.gp = GPR(kernel, normalize_y=True, n_restarts_optimizer=0,
                       random_state=self.seed)
         with warnings.catch_warnings():
             # a length scale at its upper bound means "this input does not matter": expected
