@@ -66,3 +66,23 @@ def test_fit_memory_all_fills_the_table_and_resumes(tmp_path, capsys, synthetic_
     assert len(pd.read_csv(out)) == 1
     assert main(argv[:2] + ["--interaction", "LJ"] + argv[2:]) == 2
     assert "drop --interaction" in capsys.readouterr().err
+
+
+def test_a_failing_fit_to_the_mct_memory_falls_back_to_the_heuristic_start(
+        tmp_path, synthetic_state_file, monkeypatch):
+    """A singular least-squares fit of eq. 6 to MCT's memory (seen for WCA rho = 1.8 at high
+    T) must not stop a whole table: the start says why it is the heuristic one."""
+    from supercooled.library import load_library
+
+    synthetic_state_file(tmp_path)
+    state = load_library(tmp_path).isel(state=0)
+    problem = memory_fits.problem_for_state(state)
+    monkeypatch.setattr(memory_fits, "mct_memory", lambda *a, **k: np.ones((60, 2, 2)))
+
+    def singular(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(memory_fits, "fit_parametrisation", singular)
+    theta, origin = memory_fits.start_parameters(state, problem, 2)
+    assert origin.startswith("heuristic (eq. 6 fit to MCT failed: SVD did not converge")
+    assert theta.shape == (27,) and np.all(np.isfinite(theta))

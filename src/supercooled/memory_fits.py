@@ -104,7 +104,12 @@ def start_parameters(state, problem, n_exp: int, start: str = "mct"):
             return heuristic_start(problem, n_exp), f"heuristic (MCT failed: {error})"
         if not np.all(np.isfinite(m)):
             return heuristic_start(problem, n_exp), "heuristic (MCT memory not finite)"
-        return fit_parametrisation(t, m, n_exp, problem.bounds), "mct"
+        try:
+            return fit_parametrisation(t, m, n_exp, problem.bounds), "mct"
+        except (np.linalg.LinAlgError, ValueError) as error:
+            # seen for WCA rho = 1.8 at T = 6.45: the least-squares fit of eq. 6 to MCT's
+            # memory stops on a singular Jacobian (SVD did not converge)
+            return heuristic_start(problem, n_exp), f"heuristic (eq. 6 fit to MCT failed: {error})"
     if start == "heuristic":
         return heuristic_start(problem, n_exp), "heuristic"
     raise SupercooledError(f"unknown start {start!r}: choose mct or heuristic")

@@ -91,12 +91,12 @@ def baseline_rows(ds, train, test, mct_curves=None) -> list[dict]:
     return rows
 
 
-def memory_study_rows(ds, fits, train, test, *, regressor: str, independent=None,
-                      n_members: int = mp.N_MEMBERS, seed: int = 0, **label) -> list[dict]:
-    """Long rows of a memory predictor trained on ``train`` (states with usable fits) and
-    scored on ``test`` (``set`` = "test") and on all of ``independent``."""
+def memory_study_rows(ds, fits, train, test, *, regressor: str, method: str = "memory",
+                      independent=None, n_members: int = mp.N_MEMBERS, seed: int = 0,
+                      **label) -> list[dict]:
+    """Long rows (method ``method``) of a memory predictor trained on ``train`` (states with
+    usable fits) and scored on ``test`` (``set`` = "test") and on all of ``independent``."""
     model = mp.train(ds, fits, train, regressor=regressor, n_members=n_members, seed=seed)
-    method = f"memory-{regressor}" if regressor != "gp" else "memory"
     rows = []
     sets = [("test", ds, np.asarray(test, int))]
     if independent is not None:
@@ -105,6 +105,7 @@ def memory_study_rows(ds, fits, train, test, *, regressor: str, independent=None
         wide = mp.evaluate(model, data, states)
         for r in long_rows(wide, ["memory"], set=name, **label):
             r["method"] = method
+            r["regressor"] = regressor
             r["n_train"] = model.metadata["n_train"]
             rows.append(r)
     return rows
@@ -113,7 +114,8 @@ def memory_study_rows(ds, fits, train, test, *, regressor: str, independent=None
 def split_study(ds, fits, evaluation, *, shipped=None, independent=None, mct_curves=None,
                 regressors=("gp", "ridge"), n_members: int = mp.N_MEMBERS) -> list[dict]:
     """The ``split`` comparison: each split seed of ``evaluation`` (the shipped model's
-    per-state table); ``shipped`` (the MLP ensemble of split 0) scores the independent set."""
+    per-state table); ``shipped`` (the MLP ensemble of split 0) scores the independent set.
+    The first of ``regressors`` is method ``memory``, the others ``memory-<regressor>``."""
     from supercooled.ml.baselines import fit_all
     from supercooled.ml.evaluation import evaluate
 
@@ -125,9 +127,10 @@ def split_study(ds, fits, evaluation, *, shipped=None, independent=None, mct_cur
         train = np.setdiff1d(np.arange(ds.sizes["state"]), test)
         label = {"study": "split", "setting": f"seed {split_seed}", "split_seed": int(split_seed)}
         rows += long_rows(g, ("mlp",) + BASELINES, set="test", **label)
-        for regressor in regressors:
+        for n, regressor in enumerate(regressors):
             use_independent = independent if split_seed == 0 else None
             rows += memory_study_rows(ds, fits, train, test, regressor=regressor,
+                                      method="memory" if n == 0 else f"memory-{regressor}",
                                       independent=use_independent, n_members=n_members,
                                       seed=int(split_seed), **label)
         if split_seed == 0 and shipped is not None and independent is not None:
