@@ -83,7 +83,6 @@ def evaluate(ensemble: Ensemble, ds, test_states, baselines: dict | None = None)
     base_pred = {name: b.predict(ds, test_states) / peaks[:, None, :]
                  for name, b in (baselines or {}).items()}
     meta = ensemble.metadata
-    calib, ref = meta.get("calibration"), meta.get("ood_reference")
     labels = state_labels(ds, test_states)
     rows = []
     for j, i in enumerate(test_states):
@@ -103,22 +102,32 @@ def evaluate(ensemble: Ensemble, ds, test_states, baselines: dict | None = None)
             "spread": float(std[j][ok].mean()),
             "abs_error": float(np.abs(mean[j] - truth[j])[ok].mean()),
         }
-        widen = 1.0
-        if ref:
-            row["ood_score"] = calibration.ood_score(ref, feats[j])["score"]
-            widen = calibration.widening(row["ood_score"])
-        if calib:
-            for level in calibration.LEVELS:
-                lo, hi = calibration.interval(calib, mean[j:j + 1], std[j:j + 1], times, level,
-                                              widen)
-                for a, s in enumerate(SPECIES):
-                    row[f"cov{round(100 * level)}_{s}"] = interval_coverage(
-                        truth[j][:, a], lo[0][:, a], hi[0][:, a])
-            row.update({f"n_{s}": int(ok[:, a].sum()) for a, s in enumerate(SPECIES)})
+        row.update(interval_columns(meta, feats[j], mean[j], std[j], truth[j], times))
         for name, pred in base_pred.items():
             row.update(state_scores(name, truth[j], pred[j], peaks[j], times))
         rows.append(row)
     return rows
+
+
+def interval_columns(meta: dict, feats, mean, std, truth, times) -> dict:
+    """The OOD score of one state (``ood_score``, with the model's ``ood_reference``) and the
+    coverage of its calibrated intervals (``cov<p>_<a>`` for p = 68, 90, widened as
+    ``predict`` widens them, with ``n_<a>`` sampled points), from the members' mean and std of
+    phi (n_time, 2) against ``truth``; empty where the model has no reference or calibration."""
+    row, widen = {}, 1.0
+    calib, ref = meta.get("calibration"), meta.get("ood_reference")
+    if ref:
+        row["ood_score"] = calibration.ood_score(ref, feats)["score"]
+        widen = calibration.widening(row["ood_score"])
+    if calib:
+        ok = np.isfinite(truth)
+        for level in calibration.LEVELS:
+            lo, hi = calibration.interval(calib, mean[None], std[None], times, level, widen)
+            for a, s in enumerate(SPECIES):
+                row[f"cov{round(100 * level)}_{s}"] = interval_coverage(
+                    truth[:, a], lo[0][:, a], hi[0][:, a])
+        row.update({f"n_{s}": int(ok[:, a].sum()) for a, s in enumerate(SPECIES)})
+    return row
 
 
 MODELS = ("mlp", "ridge", "knn", "mct")

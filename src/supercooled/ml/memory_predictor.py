@@ -210,15 +210,6 @@ class InputMap:
     def transform(self, feats) -> np.ndarray:
         return (self._raw(np.atleast_2d(feats)) - self.z_mean) / self.z_std
 
-    def to_dict(self) -> dict:
-        return {k: np.asarray(getattr(self, k)).tolist()
-                for k in ("s_mean", "s_std", "components", "z_mean", "z_std")}
-
-    @classmethod
-    def from_dict(cls, d) -> InputMap:
-        return cls(*(np.asarray(d[k], float)
-                     for k in ("s_mean", "s_std", "components", "z_mean", "z_std")))
-
 
 # --- regressors ----------------------------------------------------------------------------
 
@@ -240,7 +231,8 @@ class RidgeRegressor:
 
 
 class GaussianProcessRegressor:
-    """A GP per target block: anisotropic RBF x constant + white noise, targets standardised."""
+    """One GP for all targets (a shared kernel: constant x anisotropic RBF + white noise),
+    each target standardised (scikit-learn's normalize_y)."""
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -463,8 +455,7 @@ def evaluate(model: MemoryPredictor, ds, states) -> list[dict]:
     MLP's rows of :func:`supercooled.ml.evaluation.evaluate`."""
     from supercooled.dynamics import tau_alpha
     from supercooled.library import structure_at_peak
-    from supercooled.metrics import interval_coverage
-    from supercooled.ml.evaluation import SPECIES, state_scores
+    from supercooled.ml.evaluation import SPECIES, interval_columns, state_scores
     from supercooled.systems import normalize_interaction
 
     states = np.asarray(states, int)
@@ -485,18 +476,6 @@ def evaluate(model: MemoryPredictor, ds, states) -> list[dict]:
                **state_scores("memory", truth[j], mean[j], peaks[j], times),
                "spread": float(std[j][ok].mean()),
                "abs_error": float(np.abs(mean[j] - truth[j])[ok].mean())}
-        widen = 1.0
-        calib, ref = model.metadata.get("calibration"), model.metadata.get("ood_reference")
-        if ref:
-            row["ood_score"] = calibration.ood_score(ref, feats[j])["score"]
-            widen = calibration.widening(row["ood_score"])
-        if calib:
-            for level in calibration.LEVELS:
-                lo, hi = calibration.interval(calib, mean[j:j + 1], std[j:j + 1],
-                                              times, level, widen)
-                for a, s in enumerate(SPECIES):
-                    row[f"cov{round(100 * level)}_{s}"] = interval_coverage(
-                        truth[j][:, a], lo[0][:, a], hi[0][:, a])
-            row.update({f"n_{s}": int(ok[:, a].sum()) for a, s in enumerate(SPECIES)})
+        row.update(interval_columns(model.metadata, feats[j], mean[j], std[j], truth[j], times))
         rows.append(row)
     return rows
