@@ -50,6 +50,8 @@ def run(args) -> int:
     if args.seed < 0:
         raise SupercooledError(f"--seed must be >= 0, got {args.seed}")
     out = Path(args.out) if args.out else memory_predictor_path()
+    if not args.out:  # the shipped predictor's folder is the package's own: make it
+        out.parent.mkdir(parents=True, exist_ok=True)
     check_output_path(out)
     if args.compare:
         check_output_path(args.compare, folder=True)
