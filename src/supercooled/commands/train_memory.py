@@ -38,6 +38,7 @@ def register(subparsers):
 def run(args) -> int:
     from pathlib import Path
 
+    from supercooled.library import state_labels
     from supercooled.memory_fits import load_fits
     from supercooled.ml import memory_predictor as mp
     from supercooled.ml.ensemble import read_metadata
@@ -64,8 +65,6 @@ def run(args) -> int:
         raise SupercooledError(f"library folder {library} does not exist")
     ds = load_states(library)
     fits = load_fits(fits_path)
-    from supercooled.library import state_labels
-
     labels = state_labels(ds)
     wanted = read_metadata(like)["train_states"]
     train = [labels.index(lab) for lab in wanted if lab in labels]
