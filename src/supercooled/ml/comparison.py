@@ -33,19 +33,11 @@ import numpy as np
 from supercooled.errors import SupercooledError
 from supercooled.library import state_labels
 from supercooled.ml import memory_predictor as mp
-from supercooled.ml.evaluation import SPECIES, state_scores
+from supercooled.ml.evaluation import SPECIES, find_states, state_scores
 
 SCORES = ("r2_AA", "r2_BB", "r2_pooled", "tau_factor_A", "tau_factor_B")
 COVERAGE = tuple(f"cov{p}_{s}" for p in (68, 90) for s in SPECIES) + ("n_A", "n_B")
 BASELINES = ("ridge", "knn", "mct")
-
-
-def _indices(ds, labels) -> np.ndarray:
-    """Library indices of the states of a result table (tables written when states were
-    named by their measured temperature are matched on interaction, density and T)."""
-    from supercooled.ml.evaluation import find_states
-
-    return find_states(ds, list(labels))
 
 
 def long_rows(wide: list[dict] | object, methods, **label) -> list[dict]:
@@ -123,7 +115,7 @@ def split_study(ds, fits, evaluation, *, shipped=None, independent=None, mct_cur
     tests = evaluation[(evaluation["set"] == "test")
                        & (evaluation["architecture"] == "physics")]
     for split_seed, g in tests.groupby("split_seed"):
-        test = _indices(ds, list(g["state"]))
+        test = find_states(ds, list(g["state"]))
         train = np.setdiff1d(np.arange(ds.sizes["state"]), test)
         label = {"study": "split", "setting": f"seed {split_seed}", "split_seed": int(split_seed)}
         rows += long_rows(g, ("mlp",) + BASELINES, set="test", **label)
@@ -163,7 +155,7 @@ def transfer_study(ds, fits, table, study: str, reduced_t, *, mct_curves=None,
     column = STUDY_SETTINGS[study]
     rows = []
     for setting, g in table.groupby(column):
-        test = _indices(ds, list(g["state"]))
+        test = find_states(ds, list(g["state"]))
         g = g.assign(state=state_labels(ds, test))  # the library's names for every method
         train = np.setdiff1d(_training_candidates(ds, study, setting, reduced_t), test)
         label = {"study": study, "setting": f"{column}={setting}", "split_seed": 0}

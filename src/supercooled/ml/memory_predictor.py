@@ -55,7 +55,7 @@ from supercooled import memory
 from supercooled.errors import SupercooledError
 from supercooled.library import state_labels
 from supercooled.ml import calibration
-from supercooled.ml.features import MIN_STD, state_features
+from supercooled.ml.features import MIN_STD, phi_curves, state_features
 from supercooled.structure import peak_position
 
 N_EXP = 2
@@ -379,8 +379,7 @@ class MemoryPredictor:
         folds, each predicted by an ensemble fitted without it) and the OOD reference."""
         labels = state_labels(ds)
         idx = np.array([labels.index(lab) for lab in self.data.labels])
-        truth = ds.isel(state=idx)["phi_s"].transpose("state", "time", "species") \
-            .sel(species=["A", "B"]).values
+        truth = phi_curves(ds.isel(state=idx))
         mean, sigma = np.empty_like(truth), np.empty_like(truth)
         for held, sub in self.cross_fits():
             members = sub.predict_phi(self.data.feats[held], times, self.data.k_p[held])
@@ -462,7 +461,7 @@ def evaluate(model: MemoryPredictor, ds, states) -> list[dict]:
     sub = ds.isel(state=states)
     times = np.asarray(ds["time"].values, float)
     feats = state_features(sub)
-    truth = sub["phi_s"].transpose("state", "time", "species").sel(species=["A", "B"]).values
+    truth = phi_curves(sub)
     peaks = np.array([structure_at_peak(sub.isel(state=j))[[0, 2]] for j in range(len(states))])
     members = model.predict_phi(feats, times, np.asarray(sub["k_p"].values, float))
     mean, std = members.mean(axis=0), members.std(axis=0)
