@@ -29,25 +29,29 @@ import numpy as np
 
 from supercooled.library import split_indices
 from supercooled.ml.features import N_FEATURES, Scaler, design, load_states, state_design
-from supercooled.ml.network import TrainConfig, build_network, train_network
+from supercooled.ml.network import DEFAULT_HIDDEN, TrainConfig, build, forward, train_network
 from supercooled.paths import library_path
 
 
-def bare_loop(design, scaler, epochs, batch_size, threads, seed=0):
+def bare_loop(rows, scaler, epochs, batch_size, threads, architecture, seed=0):
+    """The peer: plain Adam on mean |pred - sim| over the same rows and network (no mask,
+    no lasso penalty, no validation pass, no schedule, no early stopping)."""
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    net = build_network()
+    net = build(architecture, DEFAULT_HIDDEN[architecture])
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x = torch.as_tensor(scaler.transform(design.x), dtype=torch.float32)
-    y = torch.as_tensor(np.nan_to_num(design.y), dtype=torch.float32)
+    inputs = [torch.as_tensor(scaler.transform(rows.x), dtype=torch.float32)]
+    if hasattr(rows, "weights"):  # physics: interpolation weights onto the library's times
+        inputs.append(torch.as_tensor(rows.weights, dtype=torch.float32))
+    y = torch.as_tensor(np.nan_to_num(rows.y), dtype=torch.float32)
     for _ in range(epochs):
-        order = torch.randperm(len(x))
-        for start in range(0, len(x), batch_size):
+        order = torch.randperm(len(y))
+        for start in range(0, len(y), batch_size):
             idx = order[start:start + batch_size]
             opt.zero_grad()
-            (net(x[idx]) - y[idx]).abs().mean().backward()
+            (forward(net, *(a[idx] for a in inputs)) - y[idx]).abs().mean().backward()
             opt.step()
 
 
@@ -78,16 +82,16 @@ def main():
     warm = TrainConfig(epochs=1, patience=None, threads=args.threads, device=args.device,
                        architecture=args.architecture)
     train_network(rows, validation, scaler, seed=0, config=warm, progress=False)
-    bare = args.device == "cpu" and args.architecture == "paper"
+    bare = args.device == "cpu"
     if bare:
-        bare_loop(rows, scaler, 1, cfg.batch_size, args.threads)
+        bare_loop(rows, scaler, 1, cfg.batch_size, args.threads, args.architecture)
     t0 = time.perf_counter()
     train_network(rows, validation, scaler, seed=0, config=cfg, progress=False)
     ours = (time.perf_counter() - t0) * args.epochs / measure
     peer = float("nan")
     if bare:
         t0 = time.perf_counter()
-        bare_loop(rows, scaler, measure, cfg.batch_size, args.threads)
+        bare_loop(rows, scaler, measure, cfg.batch_size, args.threads, args.architecture)
         peer = (time.perf_counter() - t0) * args.epochs / measure
 
     paper = 3600.0
