@@ -481,3 +481,18 @@ def test_predict_header_carries_the_interval_and_the_ood_score(tmp_path, tiny_mo
     assert "tau_alpha_lo=" in head[0] and "level=0.9" in head[0] and "ood_score=" in head[1]
     out = pd.read_csv(tmp_path / "o.csv", comment="#")
     assert {"phi_A_lo", "phi_A_hi", "F_BB_lo", "F_BB_hi"} <= set(out.columns)
+
+
+def test_splits_trained_together_share_their_calibration_states(library):
+    cfg = TrainConfig(hidden=(8,), epochs=2, patience=None, threads=1)
+    _, ensembles = evaluation.cross_validate(library, n_splits=2, n_members=1, config=cfg,
+                                             with_baselines=False, progress=False)
+    for ens in ensembles:
+        calib = ens.metadata["calibration"]
+        own = len(ens.calibration_curves["states"])
+        assert calib["pooled_runs"] == 2 and calib["n_states"] > own
+        # the split's own test states never enter its calibration
+        pooled = set(sum((e.calibration_curves["states"] for e in ensembles), []))
+        if pooled & set(ens.metadata["test_states"]):
+            total = sum(len(e.calibration_curves["states"]) for e in ensembles)
+            assert calib["n_states"] < total

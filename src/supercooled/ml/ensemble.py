@@ -55,6 +55,10 @@ class Ensemble:
     hidden: tuple = PAPER_HIDDEN
     metadata: dict = field(default_factory=dict)
     architecture: str = "paper"
+    #: The calibration states' curves of this training run, {"states", "truth", "mean",
+    #: "sigma"} (labels and (n, n_time, 2) arrays of phi), kept in memory (not saved) so that
+    #: :func:`supercooled.ml.evaluation.pool_calibrations` can pool the runs of several splits.
+    calibration_curves: dict | None = None
 
     def predict_rows(self, x: np.ndarray) -> np.ndarray:
         """(M, n_rows, 2) F of every member on raw feature rows (paper architecture only)."""
@@ -306,6 +310,10 @@ def train_ensemble(ds, train_states, *, n_members: int = 5, seed: int = 0,
     if len(calib_states):
         sub = ds.isel(state=calib_states)
         phi = ens.predict_phi(state_features(sub), ds["time"].values)
+        ens.calibration_curves = {"states": state_labels(ds, calib_states),
+                                  "truth": phi_curves(sub), "mean": phi.mean(axis=0),
+                                  "sigma": phi.std(axis=0)}
         meta["calibration"] = calibration.fit_calibration(
-            phi_curves(sub), phi.mean(axis=0), phi.std(axis=0), ds["time"].values)
+            ens.calibration_curves["truth"], ens.calibration_curves["mean"],
+            ens.calibration_curves["sigma"], ds["time"].values)
     return ens

@@ -165,11 +165,18 @@ def score_table(table, by=("set",)):
     return pd.DataFrame(out)
 
 
-def coverage_summary(table, by=("architecture", "set")):
+def coverage_summary(table, by=("architecture", "set"), n_boot: int = 2000, seed: int = 0):
     """Empirical coverage of the calibrated intervals: one row per (``by``, species, nominal),
-    coverage = (sum over states of cov * n) / (sum of n), i.e. over all sampled points."""
+    coverage = (sum over states of cov * n) / (sum of n), i.e. over all sampled points.
+
+    Points of one state are strongly correlated (a state's curve is either inside its band or
+    shifted out of it), so the spread of the coverage is set by the number of states:
+    ``coverage_lo`` and ``coverage_hi`` are the 5th and 95th percentiles of the same ratio
+    over ``n_boot`` bootstrap resamples of the distinct states (a state tested in several
+    splits is resampled with all its rows), seeded by ``seed``."""
     import pandas as pd
 
+    rng = np.random.default_rng(seed)
     rows = []
     for key, g in table.groupby(list(by)):
         key = key if isinstance(key, tuple) else (key,)
@@ -178,10 +185,19 @@ def coverage_summary(table, by=("architecture", "set")):
                 c, n = g.get(f"cov{round(100 * level)}_{s}"), g.get(f"n_{s}")
                 if c is None or n is None or not np.isfinite(c).any():
                     continue
-                ok = np.isfinite(c) & np.isfinite(n)
+                ok = (np.isfinite(c) & np.isfinite(n)).to_numpy()
+                hit = (c * n).to_numpy()[ok]
+                # per distinct state: covered points and points, summed over its splits
+                codes, names = pd.factorize(g.state.to_numpy()[ok])
+                covered = np.bincount(codes, weights=hit, minlength=len(names))
+                points = np.bincount(codes, weights=n.to_numpy()[ok], minlength=len(names))
+                draws = rng.integers(0, len(names), size=(n_boot, len(names)))
+                boot = covered[draws].sum(axis=1) / points[draws].sum(axis=1)
                 rows.append({**dict(zip(by, key, strict=False)), "species": s, "nominal": level,
-                             "coverage": float((c[ok] * n[ok]).sum() / n[ok].sum()),
-                             "n_points": int(n[ok].sum()), "n_states": int(g.state.nunique()),
+                             "coverage": float(covered.sum() / points.sum()),
+                             "coverage_lo": float(np.percentile(boot, 5)),
+                             "coverage_hi": float(np.percentile(boot, 95)),
+                             "n_points": int(points.sum()), "n_states": len(names),
                              "n_splits": int(g.split_seed.nunique()) if "split_seed" in g else 1})
     return pd.DataFrame(rows)
 
@@ -235,7 +251,7 @@ def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float
                    n_members: int = 5, config: TrainConfig | None = None,
                    train_candidates=None, test_candidates=None, with_baselines: bool = True,
                    with_mct: bool = True, mct_curves: MCTCurves | None = None,
-                   independent=None, progress: bool = True):
+                   independent=None, pool: bool = True, progress: bool = True):
     """Train and test ensembles on ``n_splits`` random state splits (seeds seed ... seed+n-1).
 
     Returns (pandas DataFrame of :func:`evaluate` rows with a ``split_seed`` column, list of
@@ -247,18 +263,28 @@ def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float
     :class:`~supercooled.ml.baselines.MCTCurves` unless given), shared by all splits.
     ``independent``: a Dataset of states never trained on; every ensemble and baseline is also
     scored on all of them (rows with ``set`` = "independent"; test rows have "test").
+    ``pool``: calibrate every ensemble on the calibration states of all splits
+    (:func:`pool_calibrations`) before it is scored.
     """
     import pandas as pd
 
     if with_baselines and with_mct and mct_curves is None:
         mct_curves = MCTCurves()
-    frames, ensembles = [], []
+    runs = []
     n = ds.sizes["state"]
     for s in range(n_splits):
         split_seed = seed + s
         train, test = split_for(n, test_fraction, split_seed, train_candidates, test_candidates)
         ens = train_ensemble(ds, train, n_members=n_members, seed=split_seed, config=config,
                              progress=progress)
+        ens.metadata["split_seed"] = split_seed
+        ens.metadata["test_states"] = state_labels(ds, test)
+        runs.append((train, test, ens))
+    ensembles = [ens for *_, ens in runs]
+    if pool:
+        pool_calibrations(ensembles, ds["time"].values)
+    frames = []
+    for train, test, ens in runs:
         fitted = (fit_all(ds, train, mct_curves if with_mct else None)
                   if with_baselines else {})
         rows = [{**r, "set": "test"} for r in evaluate(ens, ds, test, fitted)]
@@ -266,13 +292,38 @@ def cross_validate(ds, *, n_splits: int = 1, seed: int = 0, test_fraction: float
             rows += [{**r, "set": "independent"} for r in
                      evaluate(ens, independent, np.arange(independent.sizes["state"]), fitted)]
         for r in rows:
-            r["split_seed"] = split_seed
-        ens.metadata["split_seed"] = split_seed
-        ens.metadata["test_states"] = state_labels(ds, test)
+            r["split_seed"] = ens.metadata["split_seed"]
         ens.metadata["metrics"] = summarize([r for r in rows if r["set"] == "test"])
         frames.append(pd.DataFrame(rows))
-        ensembles.append(ens)
     return pd.concat(frames, ignore_index=True), ensembles
+
+
+def pool_calibrations(ensembles, times) -> None:
+    """Calibrate each ensemble on the calibration states of all of them (in place).
+
+    One run sets aside about 10 % of its training states (9 of the library's 101) for
+    calibration, too few for stable quantiles of the non-conformity score. Runs of the same
+    settings on other splits have the same score distribution, so the calibration of run k is
+    refitted (:func:`supercooled.ml.calibration.fit_calibration`) on the calibration curves of
+    every run, leaving out those of states in run k's test set (so its test coverage is still
+    measured on states its calibration never saw). ``metadata["calibration"]["pooled_runs"]``
+    says how many runs contributed. Runs without calibration curves are skipped.
+    """
+    runs = [e for e in ensembles if e.calibration_curves is not None]
+    if len(runs) < 2:
+        return
+    for ens in runs:
+        own_test = set(ens.metadata.get("test_states", []))
+        parts = {"truth": [], "mean": [], "sigma": []}
+        for other in runs:
+            curves = other.calibration_curves
+            keep = np.array([other is ens or label not in own_test
+                             for label in curves["states"]], bool)
+            for key in parts:
+                parts[key].append(curves[key][keep])
+        pooled = calibration.fit_calibration(*(np.concatenate(parts[k]) for k in parts), times)
+        pooled["pooled_runs"] = len(runs)
+        ens.metadata["calibration"] = pooled
 
 
 def train_model(library, out=None, *, epochs: int | None = None, n_members: int = 5, seed: int = 0,
@@ -327,7 +378,9 @@ def combine_runs(model_dir, other_dirs) -> dict:
     ``supercooled train --splits 1 --seed s`` for several seeds can run as separate processes;
     this appends their ``evaluation.csv`` rows to that of ``model_dir`` (the shipped model,
     unchanged) and updates its metadata (``split_seeds``, ``metrics_all_splits``). Runs must
-    come from the same library (same content hash). Returns the updated metrics.
+    come from the same library (same content hash). Each run keeps the calibration of its own
+    calibration states: runs trained apart cannot pool them as :func:`cross_validate` does.
+    Returns the updated metrics.
     """
     import pandas as pd
 
