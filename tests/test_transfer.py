@@ -177,3 +177,24 @@ def test_write_studies_writes_the_three_tables(tmp_path, library, reduced):
         assert (tables[name].library_hash == library_hash(library)).all()
         assert (tables[name].epochs == TINY.epochs).all()
     assert "library_hash" not in example.columns
+
+
+def test_method_comparison_puts_both_networks_and_the_baselines_side_by_side():
+    new = pd.DataFrame({"T0_over_Tmct": [1.5, 1.5, 1.5, 1.2], "architecture": "physics",
+                        "region": ["trained", "unseen", "unseen", "unseen"],
+                        "r2_mlp_AA": [0.9, 0.5, 0.7, 0.2], "r2_ridge_AA": [0.8, 0.1, 0.3, 0.0],
+                        "r2_knn_AA": [0.7, 0.0, 0.2, -1.0]})
+    old = pd.DataFrame({"T0_over_Tmct": [1.5, 1.5, 1.2], "region": ["trained", "unseen",
+                                                                     "unseen"],
+                        "r2_mlp_AA": [0.95, -1.0, 0.4]})
+    table = transfer.method_comparison({"temperature": new}, {"temperature": old})
+    row = table.loc[("temperature", "1.5", "unseen")]
+    assert row["n"] == 2 and row["physics"] == pytest.approx(0.6)
+    assert row["paper"] == pytest.approx(-1.0) and row["ridge"] == pytest.approx(0.2)
+    assert "mct" not in table  # no MCT column in the table: none in the comparison
+    median = transfer.method_comparison({"temperature": new}, statistic="median")
+    assert median.loc[("temperature", "1.2", "unseen"), "knn"] == pytest.approx(-1.0)
+    with pytest.raises(SupercooledError, match="statistic"):
+        transfer.method_comparison({"temperature": new}, statistic="max")
+    with pytest.raises(SupercooledError, match="no transfer study"):
+        transfer.method_comparison({})

@@ -265,3 +265,51 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
         tables[name] = result
         result.to_csv(out_dir / f"transfer_{name}.csv", index=False, float_format="%.6g")
     return tables
+
+
+#: The column that names a study's setting: the threshold, the training interaction, the
+#: density left out.
+SETTING_COLUMNS = {"temperature": "T0_over_Tmct", "model": "train_on",
+                   "density": "left_out_density"}
+BASELINES = ("ridge", "knn", "mct")
+
+
+def method_comparison(tables: dict, others: dict | None = None, other_name: str = "paper",
+                      score: str = "r2_{}_AA", statistic: str = "mean"):
+    """One row per (study, setting, region): ``statistic`` ("mean" or "median") of ``score``
+    (``r2_{}_AA``, or ``tau_factor_{}_A`` for the error factor of tau_alpha^A) over the test
+    states, for the network of ``tables`` (column named by its ``architecture``), for
+    ``others`` (the same studies made with another network, e.g. the paper's; column
+    ``other_name``) and for the baselines present in ``tables``, with ``n`` state tests.
+
+    ``tables`` and ``others`` map a study name (:data:`SETTING_COLUMNS`) to its result table
+    (:func:`write_studies`); studies missing from either are skipped there. Both networks are
+    scored on their own tables; the baselines are fitted on the same training states.
+    """
+    import pandas as pd
+
+    if statistic not in ("mean", "median"):
+        raise SupercooledError(f"statistic must be 'mean' or 'median', got {statistic!r}")
+    frames = []
+    for study, setting in SETTING_COLUMNS.items():
+        table = tables.get(study)
+        if table is None:
+            continue
+        name = str(table["architecture"].iloc[0]) if "architecture" in table else "paper"
+        keys = [setting, "region"]
+        methods = {name: score.format("mlp")}
+        methods.update({b: score.format(b) for b in BASELINES if score.format(b) in table})
+        groups = table.groupby(keys)
+        out = groups[list(methods.values())].agg(statistic)
+        out.columns = list(methods)
+        out.insert(0, "n", groups.size())
+        other = (others or {}).get(study)
+        if other is not None and score.format("mlp") in other:
+            out.insert(2, other_name, other.groupby(keys)[score.format("mlp")].agg(statistic))
+        out = out.reset_index().rename(columns={setting: "setting"})
+        out.insert(0, "study", study)
+        out["setting"] = out["setting"].astype(str)
+        frames.append(out)
+    if not frames:
+        raise SupercooledError("no transfer study to compare")
+    return pd.concat(frames, ignore_index=True).set_index(["study", "setting", "region"])
