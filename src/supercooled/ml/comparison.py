@@ -33,11 +33,11 @@ import numpy as np
 from supercooled.errors import SupercooledError
 from supercooled.library import state_labels
 from supercooled.ml import memory_predictor as mp
-from supercooled.ml.evaluation import SPECIES, find_states, state_scores
+from supercooled.ml.evaluation import BASELINES, SPECIES, find_states, state_scores
+from supercooled.ml.transfer import SETTING_COLUMNS as STUDY_SETTINGS
 
 SCORES = ("r2_AA", "r2_BB", "r2_pooled", "tau_factor_A", "tau_factor_B")
 COVERAGE = tuple(f"cov{p}_{s}" for p in (68, 90) for s in SPECIES) + ("n_A", "n_B")
-BASELINES = ("ridge", "knn", "mct")
 
 
 def long_rows(wide: list[dict] | object, methods, **label) -> list[dict]:
@@ -130,11 +130,6 @@ def split_study(ds, fits, evaluation, *, shipped=None, independent=None, mct_cur
             wide = evaluate(shipped, independent, np.arange(independent.sizes["state"]), fitted)
             rows += long_rows(wide, ("mlp",) + BASELINES, set="independent", **label)
     return rows
-
-
-#: setting column of each transfer table, and the training selection it stands for
-STUDY_SETTINGS = {"temperature": "T0_over_Tmct", "model": "train_on",
-                  "density": "left_out_density"}
 
 
 def _training_candidates(ds, study: str, setting, reduced_t) -> np.ndarray:

@@ -131,6 +131,8 @@ def interval_columns(meta: dict, feats, mean, std, truth, times) -> dict:
 
 
 MODELS = ("mlp", "ridge", "knn", "mct")
+#: The baselines every score table shows next to the network.
+BASELINES = MODELS[1:]
 
 
 def score_table(table, by=("set",)):

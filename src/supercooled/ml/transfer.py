@@ -27,7 +27,7 @@ from supercooled.errors import SupercooledError
 from supercooled.library import state_labels
 from supercooled.mct_table import reduced_temperature
 from supercooled.ml.baselines import MCTCurves
-from supercooled.ml.evaluation import cross_validate
+from supercooled.ml.evaluation import BASELINES, cross_validate
 from supercooled.ml.features import library_hash, load_states, state_features, target_curves
 from supercooled.ml.network import TrainConfig
 from supercooled.systems import normalize_interaction
@@ -271,7 +271,6 @@ def write_studies(library, out_dir, *, reduced_t=None, thresholds=(1.5, 1.2, 1.0
 #: density left out.
 SETTING_COLUMNS = {"temperature": "T0_over_Tmct", "model": "train_on",
                    "density": "left_out_density"}
-BASELINES = ("ridge", "knn", "mct")
 
 
 def method_comparison(tables: dict, others: dict | None = None, other_name: str = "paper",
