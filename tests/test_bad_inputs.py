@@ -303,6 +303,14 @@ def sim_with(*extra):
     return SIM + list(extra)
 
 
+DRIFT = ["drift-study", "--state", "LJ:1.2:1.0", "--dt-reduced", "0.003", "--quiet",
+         "--out", lambda w, t: str(t / "d.csv")]
+
+
+def drift_with(*extra):
+    return DRIFT[:1] + list(extra) + DRIFT[3:]
+
+
 FIT = ["fit-memory", "--library", "@lib", "--interaction", "LJ", "--density", "1.2",
        "--temperature", "1.0", "--quiet"]
 TRAIN = ["train", "--library", "@lib", "--out", lambda w, t: str(t / "m"), "--epochs", "1",
@@ -506,6 +514,16 @@ CASES = [
     ("mct-table-out-not-csv", ["mct", "table", "--library", "@lib", "--out", "t.txt"],
      "unsupported file type"),
     ("unknown-command", ["frobnicate"], "invalid choice"),
+    # drift-study: the states, steps and the table are checked before any MD
+    ("drift-study-state-short", drift_with("--state", "LJ:1.2"), "expected INTERACTION:RHO:T"),
+    ("drift-study-interaction", drift_with("--state", "XX:1.2:1"), "unknown interaction"),
+    ("drift-study-temperature-negative", drift_with("--state", "LJ:1.2:-1"),
+     "temperature must be positive"),
+    ("drift-study-dt-zero", DRIFT[:3] + ["--dt-reduced", "0,0.003"] + DRIFT[5:],
+     "expected positive numbers"),
+    ("drift-study-not-a-study", DRIFT[:-1] + ["@sk"], "not a drift study"),
+    ("drift-study-no-folder", DRIFT[:-1] + [lambda w, t: str(t / "nope" / "d.csv")],
+     "does not exist"),
 ]
 
 # predict --method memory refuses the same inputs as the MLP, with the same messages
