@@ -1,10 +1,11 @@
 """NVE energy drift of a run, and the time-step study that chose the reduced time step.
 
-:func:`drift_study` runs NVE at each state for each reduced step dt~ and seed (dt = dt~ rho^(-1/3)
-(m/T)^(1/2), :func:`supercooled.timestep.reduced_timestep`) and measures the drift of each
-run with :func:`drift_rates`; chapter 2 shows the result (``data/results/drift_study.csv``)
-and :data:`supercooled.timestep.DT_REDUCED` is chosen from it. :func:`extend_study` (the
-``supercooled drift-study`` command) adds the runs a table lacks, one at a time.
+:func:`drift_run` runs NVE at one state, reduced step dt~ and seed (dt = dt~ rho^(-1/3)
+(m/T)^(1/2), :func:`supercooled.timestep.reduced_timestep`) and measures its drift with
+:func:`drift_rates`; :func:`extend_study` (the ``supercooled drift-study`` command) adds the
+runs a study table lacks, one at a time. Chapter 2 shows the result
+(``data/results/drift_study.csv``) and :data:`supercooled.timestep.DT_REDUCED` is chosen
+from it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from supercooled.atomic import replacing
 from supercooled.errors import SupercooledError
 from supercooled.md import simulate
 from supercooled.systems import StatePoint
@@ -75,16 +77,6 @@ def drift_run(state: StatePoint, dt_reduced: float, seed: int, *,
             "production_time": production_time}
 
 
-def drift_study(states: list[StatePoint], dt_reduced_values: list[float], *,
-                equilibration_time: float = 20.0, production_time: float = 300.0,
-                seeds=(1,), progress: bool = True) -> list[dict]:
-    """NVE drift per 1000 tau of each state at each reduced step, one run per seed
-    (:func:`drift_run`). Returns one row per run (:data:`COLUMNS`)."""
-    return [drift_run(state, dt_reduced, seed, equilibration_time=equilibration_time,
-                      production_time=production_time, progress=progress)
-            for state in states for dt_reduced in dt_reduced_values for seed in seeds]
-
-
 def read_study(path) -> list[dict]:
     """The rows of a drift-study CSV (numbers as floats, seed as int; an empty
     ``signed_drift_per_1000tau`` of an old row, made before the sign was kept, is NaN)."""
@@ -108,13 +100,11 @@ def _key(row: dict) -> tuple:
 
 def _write_study(path: Path, rows: list[dict]) -> None:
     """Write the table atomically: a killed study leaves the previous complete table."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows({name: ("" if isinstance(row[name], float) and math.isnan(row[name])
                                  else row[name]) for name in COLUMNS} for row in rows)
-    tmp.replace(path)
 
 
 def extend_study(path, states: list[StatePoint], dt_reduced_values: list[float], *,
