@@ -1,5 +1,6 @@
 """Campaign configuration, run-length planning, and real tiny campaigns on a LocalCluster."""
 
+import functools
 import json
 import math
 import os
@@ -558,3 +559,45 @@ def test_library_readme_names_its_purpose_states_and_time_step_rule(tmp_path,
     assert text.startswith("# A test set\n\nOnly for testing.\n")
     assert "- States in the library: 1 (1 equilibrated, 0 aged glasses)." in text
     assert "- Time step (column dt_rule): 1 by the legacy rule" in text
+    assert "- Compute spent (sum of the logged per-state wall times, reruns included): 0.00 " in text
+
+
+def test_library_readme_adds_the_logged_wall_times_and_counts_the_resumed_runs(tmp_path):
+    from supercooled.campaign import write_library_readme
+
+    camp = config.parse_campaign(__import__("tomllib").loads(SERIES))
+    log = progress.EventLog(tmp_path)
+    first, second = camp.series[("LJ", 1.2)][:2]
+    log.write("rerun", first, wall_time=1800.0)  # a rejected attempt's compute counts too
+    log.write("done", first, wall_time=3600.0, resumed_after=0.0)
+    log.write("done", second, wall_time=5400.0, resumed_after=1000.0)
+    text = write_library_readme(tmp_path, command="c", config="absent.toml",
+                                machine="m").read_text()
+    assert "reruns included): 3.00 core-hours." in text
+    assert "(records so far: 1)" in text
+
+
+def test_a_resumed_state_logs_the_wall_time_spent_before_its_resume(tmp_path, monkeypatch,
+                                                                     kill_after_checkpoint):
+    # A state killed after a production checkpoint and then resumed: its logged wall time is
+    # the checkpoint's (the work before the kill) plus the resumed part, not the latter alone.
+    camp = config.parse_campaign(__import__("tomllib").loads(TINY.replace("[2.0, 1.5]", "[2.0]")))
+    spec = camp.series[("LJ", 1.2)][0]
+    lengths = policy.run_lengths(spec, 0.1, camp.settings)
+    seed = policy.state_seed(spec, 5, 0)
+    scratch, library = tmp_path / "scratch", tmp_path / "library"
+    library.mkdir()
+    monkeypatch.setattr(runner, "simulate", functools.partial(
+        runner.simulate, on_checkpoint=kill_after_checkpoint.remember))
+    with pytest.raises(kill_after_checkpoint.Killed):
+        runner.run_state(spec, lengths, seed, str(scratch), str(library), camp.settings)
+    run_dir = progress.run_directory(str(scratch), spec, seed, lengths)
+    before = json.loads((run_dir / "checkpoint.json").read_text())["wall_time"]
+    assert before > 0.0
+    kill_after_checkpoint.stop()
+    resumed = runner.run_state(spec, lengths, seed, str(scratch), str(library), camp.settings)
+    assert resumed["resumed_after"] == pytest.approx(before)
+    assert resumed["wall_time"] > before
+    fresh = runner.run_state(spec, lengths, seed, str(tmp_path / "other"), str(library),
+                             camp.settings)
+    assert fresh["resumed_after"] == 0.0 and fresh["wall_time"] > 0.0

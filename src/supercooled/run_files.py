@@ -59,6 +59,18 @@ def load_checkpoint(run_dir: Path, settings: dict) -> dict | None:
     return checkpoint
 
 
+def checkpoint_wall_time(run_dir: Path) -> float:
+    """Wall seconds the run in ``run_dir`` had spent when its committed checkpoint was
+    written (0 when it has none): what a resumed run adds to its own time."""
+    path = run_dir / CHECKPOINT_JSON
+    if not path.is_file():
+        return 0.0
+    checkpoint = json.loads(path.read_text())
+    if not (run_dir / checkpoint.get("restart", "")).is_file():
+        return 0.0
+    return float(checkpoint.get("wall_time", 0.0))
+
+
 def read_thermo(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))

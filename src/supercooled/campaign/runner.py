@@ -28,6 +28,7 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
+from supercooled import run_files
 from supercooled.campaign.config import Campaign, StateSpec
 from supercooled.campaign.policy import (
     acceptable,
@@ -80,6 +81,8 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
     for stale in Path(scratch).glob(f"{stem}-seed*"):
         if stale != run_dir:
             shutil.rmtree(stale, ignore_errors=True)
+    # a run resumed from a checkpoint counts the wall time it spent before the resume too
+    resumed_after = run_files.checkpoint_wall_time(run_dir)
     result = simulate(spec.state, run_dir, equilibration_time=lengths[0],
                       production_time=lengths[1], dt=spec.dt, seed=seed, progress=False,
                       resume=True)
@@ -100,7 +103,8 @@ def run_state(spec: StateSpec, lengths: tuple[float, float], seed: int, scratch:
             write_state(data, Path(library) / spec.filename)  # atomic: temp file, then rename
     if not keep_trajectory:
         shutil.rmtree(run_dir, ignore_errors=True)
-    return summary | {"wall_time": time.time() - start}
+    return summary | {"wall_time": resumed_after + time.time() - start,
+                      "resumed_after": resumed_after}
 
 
 def _thread_lock_for_progress_bars() -> None:
