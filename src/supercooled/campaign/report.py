@@ -137,7 +137,7 @@ def measured_throughput(library, recent: int = 8) -> dict[str, float]:
     (shorter ones measure start-up and analysis more than MD; if an interaction has none, all
     of its runs count); the latest, because they ran with the current engine and machine load.
     The interactions differ several-fold: the WCA cutoff 2^(1/6) holds about an eighth of the
-    neighbours of the LJ cutoff 2.5. Records written before 2026-12-03 of runs resumed from
+    neighbours of the LJ cutoff 2.5. Records written before 2026-12-03 15:00 UTC of runs resumed from
     a checkpoint hold only the wall time after the resume; the median keeps those few from
     biasing the rate.
     """
@@ -288,7 +288,7 @@ def _summary_lines(table, log: list[dict], campaign: Campaign | None, *, command
         f"{core_seconds / 3600:.2f} core-hours. A lower bound: a run cut off by the end of a "
         "session logs nothing for its work after its last checkpoint (nor, if redone from the "
         "start, for any of it), and the records without a `resumed_after` field (written "
-        "before 2026-12-03) count only the time after a resume; the later ones add the time "
+        "before 2026-12-03 15:00 UTC) count only the time after a resume; the later ones add the time "
         f"spent before it (records so far: {sum(e.get('resumed_after', 0.0) > 0 for e in log)}).",
         "- Events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) + ". "
         "A 'rerun' is a state redone longer because its production turned out shorter than "
