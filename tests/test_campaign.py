@@ -494,14 +494,16 @@ def test_readme_quality_lines_report_drift_and_its_rate_per_1000_tau():
         "production_time": [100.0, 4000.0, 1000.0],
         "energy_drift": [5e-5, -4e-4, 2e-5], "ageing_check": [0.01, 0.03, float("nan")],
         "dt_rule": ["legacy", "reduced", "reduced"],
+        "nve_start": ["as-thermostatted", "energy-matched", "energy-matched"],
     })
-    drift, rule, ageing = report.quality_lines(table)
+    drift, rule, start, ageing = report.quality_lines(table)
     # |drift| 5e-5, 4e-4, 2e-5: median 5e-5, one above 1e-4, largest the 4000-tau LJ T=0.5 run;
     # per 1000 tau: 0.5e-3, 1e-4, 2e-5 -> median 1e-4, largest 5e-4
     assert "median 5e-05, above 1e-4 for 1 of 3 states, largest 0.0004 (LJ rho=1.2 T=0.5, 4000 tau" \
         in drift
     assert "per 1000 tau of production: median 0.0001, largest 0.0005" in drift
     assert "2 by the reduced rule, 1 by the legacy rule" in rule
+    assert "2 energy-matched, 1 as-thermostatted" in start
     assert "median 0.02, largest 0.03" in ageing
     assert report.quality_lines(table.iloc[:0]) == []
 
@@ -560,6 +562,7 @@ def test_library_readme_names_its_purpose_states_and_time_step_rule(tmp_path,
     assert "- States in the library: 1 (1 equilibrated, 0 aged glasses)." in text
     assert "- Time step (column dt_rule): 1 by the legacy rule" in text
     assert "- Compute spent (sum of the logged per-state wall times, reruns included): 0.00 " in text
+    assert "- NVE start (column nve_start): 1 as-thermostatted (" in text  # a file without it
 
 
 def test_library_readme_adds_the_logged_wall_times_and_counts_the_resumed_runs(tmp_path):

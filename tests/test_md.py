@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -445,3 +446,54 @@ def test_hoomd_and_lammps_agree(tmp_path):
     peak = np.argmax(s_lammps)
     assert abs(k[np.argmax(s_hoomd)] - k[peak]) <= 2 * (k[1] - k[0])
     assert np.max(np.abs(s_hoomd - s_lammps)) < 0.35
+
+
+# -- the NVE start ------------------------------------------------------------------------
+
+
+def test_nve_starts_at_the_thermostatted_runs_energy(run):
+    # The first production row holds E* = the line through E of the equilibration's second
+    # half, at its end; without the velocity scaling it would be off by (f^2 - 1) K.
+    rows = read_thermo(run)
+    equilibration = np.array([(float(r["step"]), float(r["total_energy"])) for r in rows
+                              if r["phase"] == "equilibration"])
+    n_eq = -equilibration[0, 0]
+    half = equilibration[equilibration[:, 0] >= -n_eq / 2]
+    _, expected = np.polyfit(half[:, 0], half[:, 1], 1)
+    first = next(r for r in rows if r["phase"] == "production")
+    assert run.nve_start == md.NVE_START == "energy-matched"
+    assert 0.8 < run.nve_velocity_scale < 1.2 and run.nve_velocity_scale != 1.0
+    assert float(first["total_energy"]) == pytest.approx(expected, rel=1e-9)
+    kinetic = float(first["kinetic_energy"])
+    assert abs(kinetic * (1 - run.nve_velocity_scale ** -2)) > 1e-6  # the scaling mattered
+    assert json.loads(run.run_json.read_text())["nve_velocity_scale"] == run.nve_velocity_scale
+
+
+def test_no_equilibration_leaves_the_velocities_alone(tmp_path):
+    result = small_run(tmp_path / "r", equilibration_time=0.0)
+    assert math.isnan(result.nve_velocity_scale)
+
+
+def test_lammps_scale_velocities_scales_the_kinetic_energy_by_the_factor_squared():
+    engine = make_engine("lammps", SMALL, dt=0.005)
+    engine.create(np.random.default_rng(3).uniform(0, SMALL.box_length, (300, 3)), 11)
+    engine.use_nve()
+    before = engine.thermo()
+    engine.scale_velocities(1.1)
+    after = engine.thermo()
+    engine.close()
+    assert after["kinetic_energy"] == pytest.approx(1.21 * before["kinetic_energy"], rel=1e-9)
+    assert after["potential_energy"] == pytest.approx(before["potential_energy"], rel=1e-12)
+    assert after["total_energy"] == pytest.approx(
+        before["potential_energy"] + after["kinetic_energy"], rel=1e-9)
+
+
+def test_a_record_without_nve_start_is_a_thermostat_start():
+    # runs made before the setting existed started NVE from the thermostat's last velocities:
+    # their checkpoints are not continued under the energy-matched protocol
+    current = {"dt": 0.005, "nve_start": "energy-matched"}
+    assert run_files.same_settings({"settings": {"dt": 0.005, "nve_start": "energy-matched"}},
+                                   current)
+    assert not run_files.same_settings({"settings": {"dt": 0.005}}, current)
+    assert run_files.same_settings({"settings": {"dt": 0.005}},
+                                   current | {"nve_start": "as-thermostatted"})

@@ -59,6 +59,7 @@ def test_measure_run_writes_valid_state_with_ideal_gas_dynamics(gas_run):
     path = measure_run(run_dir, progress=False)
     assert path == run_dir / "state.nc"
     ds = read_state(path)
+    assert "nve_start" not in ds.attrs  # its run.json does not say how NVE started
     assert ds.attrs["interaction"] == "WCA" and ds.attrs["seed"] == 7
     assert ds.attrs["temperature"] == 0.79 and ds.attrs["temperature_target"] == 0.8
     assert ds.attrs["equilibrated"] == 1 and ds.attrs["crystallized"] == 0
@@ -147,6 +148,8 @@ def test_measure_a_run_from_simulate(tmp_path, capsys):
     assert ds.attrs["engine"] == result.engine and ds.attrs["seed"] == 5
     assert ds.attrs["temperature"] == pytest.approx(result.temperature)
     assert ds.attrs["n_particles"] == 500 and ds.attrs["equilibrated"] == 1
+    assert ds.attrs["nve_start"] == "energy-matched"
+    assert ds.attrs["nve_velocity_scale"] == pytest.approx(result.nve_velocity_scale)
     assert 6.5 < float(ds["k_p"]) < 8.0  # main peak of a dense KA liquid
     assert float(ds["S"].sel(pair="AA").max()) > 1.5
     # hot liquid (T = 2): relaxes within the run; an independent LAMMPS run (LJ, rho = 1.2,

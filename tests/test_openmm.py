@@ -307,3 +307,21 @@ def test_cpu_threads_same_physics(liquid):
     for key in ("potential_energy", "total_energy", "pressure"):
         assert two[key] == pytest.approx(one[key], rel=1e-5)
     np.testing.assert_allclose(x2, x1, atol=1e-5)
+
+
+def test_scale_velocities_scales_the_kinetic_energy_as_lammps_does():
+    state = StatePoint("LJ", 1.2, 1.5, n_particles=500)
+    lammps, x, v, _, _ = lammps_liquid(state, dt=0.003, steps=50)
+    ours = make_engine("openmm", state, dt=0.003, platform="Reference")
+    ours.set_configuration(x, v)
+    ours.use_nve()
+    lammps.use_nve()
+    before = ours.thermo()
+    for engine in (lammps, ours):
+        engine.scale_velocities(0.9)
+    after = [e.thermo() for e in (lammps, ours)]
+    lammps.close()
+    ours.close()
+    assert after[1]["kinetic_energy"] == pytest.approx(0.81 * before["kinetic_energy"], rel=1e-9)
+    assert after[1]["potential_energy"] == pytest.approx(before["potential_energy"], rel=1e-12)
+    assert after[1]["kinetic_energy"] == pytest.approx(after[0]["kinetic_energy"], rel=1e-9)

@@ -8,7 +8,12 @@
 2. velocities are drawn from the Maxwell–Boltzmann distribution at T with zero total momentum;
 3. equilibration for ``equilibration_time`` with a Nose–Hoover thermostat (NVT, damping time
    100 dt);
-4. production for ``production_time`` in NVE (velocity Verlet). The measured temperature of
+4. at the switch to NVE the velocities are scaled by one factor f so that the total energy
+   equals the thermostatted run's mean energy (a least-squares line through the total energy
+   of the equilibration's second half, at its end; :data:`NVE_START`): otherwise the NVE run keeps the energy of one instant of the
+   thermostatted run, whose fluctuation (relative std of E about (c_V / N)^(1/2) T / |E|)
+   puts the NVE temperature a few per cent off the target at N ~ 1000;
+5. production for ``production_time`` in NVE (velocity Verlet). The measured temperature of
    the state is the mean kinetic temperature of the NVE run (3N - 3 degrees of freedom).
 
 Run directory ``out_dir/``:
@@ -56,6 +61,14 @@ from supercooled.timestep import reduced_timestep
 
 #: thermodynamic log rows in the whole equilibration
 EQUILIBRATION_THERMO_ROWS = 100
+#: how the NVE production starts: velocities scaled once so that E = the thermostatted run's
+#: mean energy (a line through E of the equilibration's second half, at its end). Runs made before 2026-12-03 16:00 UTC (settings without
+#: the key) kept the thermostat's last velocities: :data:`LEGACY_NVE_START`.
+NVE_START = "energy-matched"
+LEGACY_NVE_START = "as-thermostatted"
+#: a velocity factor squared outside this range is not applied (the equilibration's mean is
+#: then no estimate of this state's energy: far from equilibrium or too short); f is then NaN
+NVE_START_KINETIC_RANGE = (0.5, 2.0)
 #: Nose-Hoover damping time in units of the time step (LAMMPS' recommended ~100 dt)
 THERMOSTAT_DAMPING_STEPS = 100
 #: minimum wall time between checkpoints of a serial run (seconds)
@@ -81,7 +94,9 @@ class RunResult:
     |b| t_prod in eps_AA); ``crystallized`` is the result of
     :func:`supercooled.crystal.is_crystallized` on the last block-start frames;
     ``atom_steps_per_second`` = N * production steps / production wall time
-    (``production_wall_time``; ``production_cpu_time`` is the CPU time of this process).
+    (``production_wall_time``; ``production_cpu_time`` is the CPU time of this process);
+    ``nve_velocity_scale`` is the factor f the velocities were scaled by at the start of NVE
+    (``nve_start`` = :data:`NVE_START`; NaN when not applied).
     """
 
     run_dir: Path
@@ -107,6 +122,8 @@ class RunResult:
     energy_drift_per_particle: float = math.nan
     production_wall_time: float = math.nan
     production_cpu_time: float = math.nan
+    nve_start: str = LEGACY_NVE_START
+    nve_velocity_scale: float = math.nan
 
     @property
     def trajectory(self) -> Path:
@@ -166,7 +183,8 @@ class _Plan:
     def settings(self) -> dict:
         return {"state": self.state.to_dict(), "dt": self.dt, "seed": self.seed,
                 "engine": self.engine, "equilibration_steps": self.equilibration_steps,
-                "schedule": self.schedule.to_dict(), "thermostat": self.thermostat}
+                "schedule": self.schedule.to_dict(), "thermostat": self.thermostat,
+                "nve_start": NVE_START}
 
 
 def _number(name: str, value, *, allow_zero: bool = False) -> float:
@@ -280,6 +298,9 @@ class _Run:
         # (time, temperature, total energy) of the production log, kept in memory so that
         # every MPI rank computes the same results without reading files rank 0 writes
         self.production_rows: list[tuple[float, float, float]] = []
+        # (step, total energy) of the equilibration log: the NVE start's target energy
+        self.equilibration_rows: list[tuple[int, float]] = []
+        self.velocity_scale = math.nan
 
     # -- starting ----------------------------------------------------------------------
     def start(self, resume: bool) -> None:
@@ -305,6 +326,9 @@ class _Run:
             self.production_rows = [(float(r["time"]), float(r["temperature"]),
                                      float(r["total_energy"]))
                                     for r in rows if r["phase"] == "production"]
+            self.equilibration_rows = [(int(r["step"]), float(r["total_energy"]))
+                                       for r in rows if r["phase"] == "equilibration"]
+            self.velocity_scale = float(checkpoint.get("nve_velocity_scale", math.nan))
             if self.root:
                 run_files.cut_thermo(self.dir / run_files.THERMO, self.n_rows)
                 trajectory.cut_trajectory(self.dir / trajectory.TRAJECTORY_NAME, self.n_frames)
@@ -319,6 +343,8 @@ class _Run:
         if phase == "production":
             self.production_rows.append((step * self.plan.dt, values["temperature"],
                                          values["total_energy"]))
+        else:
+            self.equilibration_rows.append((step, values["total_energy"]))
         if self.root:
             self.thermo_writer.writerow(
                 [step, repr(step * self.plan.dt)]
@@ -349,7 +375,8 @@ class _Run:
                       "n_frames": self.n_frames, "n_thermo_rows": self.n_rows,
                       "wall_time": self.elapsed + now - self.t0,
                       "production_wall_time": production_wall,
-                      "production_cpu_time": production_cpu, "settings": self.plan.settings}
+                      "production_cpu_time": production_cpu,
+                      "nve_velocity_scale": self.velocity_scale, "settings": self.plan.settings}
         if self.root:
             run_files.write_json_atomic(self.dir / run_files.CHECKPOINT_JSON, checkpoint)
             run_files.remove_restarts(self.dir, keep=restart)
@@ -391,6 +418,7 @@ class _Run:
         frames, rows = sched.frame_steps(), sched.thermo_steps()
         self.production_clock.start()
         if engine.step == n_eq and self.n_frames == 0:
+            self._match_energy()
             self._row(0, "production")
             self._frame(0)
             self._checkpoint("production", force=True)
@@ -411,6 +439,26 @@ class _Run:
                 if stop % sched.block_length_steps == 0 and stop < sched.production_steps:
                     self._checkpoint("production")
         self.production_clock.stop()
+
+    def _match_energy(self) -> None:
+        """Scale the velocities so that the total energy per particle is E*, the thermostatted
+        run's energy at the switch: the least-squares line through E(step) of the
+        equilibration's second half (log rows at step >= -n_eq / 2) at step 0 (its mean, if
+        the run has equilibrated; the line also follows a run still relaxing);
+        f = ((E* - U) / K)^(1/2)."""
+        rows = np.array([(step, e) for step, e in self.equilibration_rows
+                         if step >= -self.n_eq / 2], dtype=float).reshape(-1, 2)
+        if len(rows) < 3:  # no equilibration to speak of
+            return
+        slope, intercept = np.polyfit(rows[:, 0], rows[:, 1], 1)
+        values = self.engine.thermo()
+        kinetic = float(intercept) - values["potential_energy"]
+        ratio = kinetic / values["kinetic_energy"]
+        low, high = NVE_START_KINETIC_RANGE
+        if not low <= ratio <= high:
+            return
+        self.velocity_scale = math.sqrt(ratio)
+        self.engine.scale_velocities(self.velocity_scale)
 
     def run(self, resume: bool) -> RunResult:
         self.t0 = time.monotonic()
@@ -446,6 +494,7 @@ class _Run:
             energy_drift_per_particle=energy_drift(times, energy, relative=False),
             production_wall_time=production_wall, production_cpu_time=production_cpu,
             crystallized=bool(crystallized), crystal_fraction=float(fraction), wall_time=wall,
+            nve_start=NVE_START, nve_velocity_scale=float(self.velocity_scale),
             atom_steps_per_second=float(rate),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             supercooled_version=__version__, requested=plan.requested)

@@ -132,7 +132,11 @@ def _attributes(trajectory, run, dt, equilibrated, interaction, temperature):
     except (TypeError, ValueError):
         raise SupercooledError(f"run.json: seed must be an integer, got {seed!r}") from None
 
-    return {
+    # how the NVE production started (supercooled.md.NVE_START); unknown without a run.json
+    nve_start = {} if "nve_start" not in run else {
+        "nve_start": str(run["nve_start"]),
+        "nve_velocity_scale": number("nve_velocity_scale")}
+    return nve_start | {
         "interaction": interaction,
         "density": positive_number("density", density),
         "temperature": positive_number("temperature", measured),

@@ -40,8 +40,12 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 def same_settings(stored: dict, settings: dict) -> bool:
     """Whether a record read back from JSON holds ``settings`` (compared as JSON, where
-    tuples are lists)."""
-    return stored.get("settings") == json.loads(json.dumps(settings))
+    tuples are lists). A record written before runs had an ``nve_start`` setting started NVE
+    from the thermostat's last velocities ("as-thermostatted")."""
+    record = stored.get("settings")
+    if isinstance(record, dict):
+        record = {"nve_start": "as-thermostatted"} | record
+    return record == json.loads(json.dumps(settings))
 
 
 def load_checkpoint(run_dir: Path, settings: dict) -> dict | None:

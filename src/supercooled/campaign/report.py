@@ -177,6 +177,8 @@ def library_table(library):
             "energy_drift": float(attrs["energy_drift"]),
             "ageing_check": float(data["ageing_check"]) if "ageing_check" in data else float("nan"),
             "dt": float(attrs["dt"]),
+            # files made before runs recorded it started NVE from the thermostat's velocities
+            "nve_start": str(attrs.get("nve_start", "as-thermostatted")),
             "dt_rule": timestep_rule(float(attrs["dt"]), StatePoint(
                 attrs["interaction"], float(attrs["density"]),
                 float(attrs["temperature_target"]), int(attrs["n_particles"]))),
@@ -215,6 +217,14 @@ def quality_lines(table) -> list[str]:
         + " (supercooled.timestep: legacy dt = 0.005 min(1, (2/T)^(1/2)) min(1, (1.2/rho)^(1/3)), "
         "used before 2026-12-02; reduced dt = min(dt~ rho^(-1/3) T^(-1/2), 0.005) with dt~ = 0.003 "
         "for LJ and 0.0015 for WCA, chosen from the drift study of chapter 2).")
+    starts = table["nve_start"].value_counts()
+    lines.append("- NVE start (column nve_start): " + ", ".join(
+        f"{count} {name}" for name, count in starts.items())
+        + " (supercooled.md: as-thermostatted = NVE from the thermostat's last velocities, "
+        "used before 2026-12-03 16:00 UTC; energy-matched = velocities scaled once so that the "
+        "total energy is the thermostatted run's mean (a line through E of the equilibration's second "
+        "half, at its end), which puts the NVE "
+        "temperature closer to the target).")
     if len(ageing):
         lines.append(f"- Ageing check of the equilibrated states (largest |phi_s| difference "
                      f"between the two production halves): median {ageing.median():.3g}, "

@@ -70,6 +70,11 @@ class Engine(ABC):
         """Integrate Newton's equations (velocity Verlet, NVE)."""
 
     @abstractmethod
+    def scale_velocities(self, factor: float) -> None:
+        """Multiply every velocity by ``factor`` (the kinetic energy by factor^2; the total
+        momentum stays zero)."""
+
+    @abstractmethod
     def advance(self, n_steps: int) -> None:
         """Advance the integrator by ``n_steps`` time steps."""
 

@@ -168,6 +168,11 @@ class HoomdEngine(Engine):
     def use_nve(self) -> None:
         self._integrate(None)
 
+    def scale_velocities(self, factor: float) -> None:
+        # the local snapshot holds this rank's particles (all of them in a serial run)
+        with self.sim.state.cpu_local_snapshot as snapshot:
+            snapshot.particles.velocity[:] *= float(factor)
+
     def advance(self, n_steps: int) -> None:
         if n_steps > 0:
             self.sim.run(int(n_steps))

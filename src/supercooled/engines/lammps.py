@@ -212,6 +212,13 @@ class LammpsEngine(Engine):
         self.lmp.command("fix integrate all nve")
         self._needs_setup = True
 
+    def scale_velocities(self, factor: float) -> None:
+        # `velocity scale` rescales to a temperature measured with the same 3N - 3 degrees of
+        # freedom as the thermo output, so T * factor^2 multiplies every velocity by factor
+        temperature = self.thermo()["temperature"]
+        self.lmp.command(f"velocity all scale {temperature * factor**2!r}")
+        self._needs_setup = True
+
     def advance(self, n_steps: int) -> None:
         if n_steps <= 0:
             return
@@ -229,9 +236,15 @@ class LammpsEngine(Engine):
         return int(self.lmp.extract_global("ntimestep"))
 
     def thermo(self) -> dict[str, float]:
+        keywords = {"temperature": "temp", "potential_energy": "pe", "kinetic_energy": "ke",
+                    "total_energy": "etotal", "pressure": "press"}
         if self._needs_setup:
+            # `run 0` sets up the forces, but its thermo output does not replace what
+            # last_thermo() returns at an unchanged step (seen after `velocity scale`):
+            # evaluate the keywords now
             self.lmp.command("run 0 post no")
             self._needs_setup = False
+            return {name: float(self.lmp.get_thermo(key)) for name, key in keywords.items()}
         values = self.lmp.last_thermo()
         return {
             "temperature": float(values["Temp"]),

@@ -380,6 +380,11 @@ class OpenMMEngine(Engine):
         self._sync()
         self._use(velocity_verlet_integrator(self.openmm, self.dt), "nve")
 
+    def scale_velocities(self, factor: float) -> None:
+        self._sync()
+        self._velocities = self._velocities * float(factor)
+        self.context.setVelocities(self._velocities)
+
     def advance(self, n_steps: int) -> None:
         if n_steps > 0:
             self.integrator.step(int(n_steps))
