@@ -333,6 +333,7 @@ def test_mpi_ranks_same_physics(restart_file):
     ({"dt": 0.0}, "dt"),
     ({"dt": -0.005}, "dt"),
     ({"engine": "gromacs"}, "unknown engine"),
+    ({"nve_start": "rescaled"}, "unknown nve_start"),
     ({"seed": -1}, "seed"),
     ({"seed": 1.5}, "seed"),
     ({"threads": 0}, "threads"),
@@ -472,6 +473,22 @@ def test_nve_starts_at_the_thermostatted_runs_energy(run):
 def test_no_equilibration_leaves_the_velocities_alone(tmp_path):
     result = small_run(tmp_path / "r", equilibration_time=0.0)
     assert math.isnan(result.nve_velocity_scale)
+
+
+def test_the_as_thermostatted_start_continues_from_the_thermostats_velocities(tmp_path, run):
+    # Same seed and settings as `run` but the legacy start: the equilibration is identical,
+    # production then starts at the thermostat's own energy, not at the matched one.
+    legacy = small_run(tmp_path / "legacy", nve_start="as-thermostatted")
+    assert legacy.nve_start == "as-thermostatted" and math.isnan(legacy.nve_velocity_scale)
+    rows = {name: read_thermo(r) for name, r in (("legacy", legacy), ("matched", run))}
+    equilibration = {name: [r["total_energy"] for r in rows[name] if r["phase"] == "equilibration"]
+                     for name in rows}
+    assert equilibration["legacy"] == equilibration["matched"]
+    first = {name: next(float(r["total_energy"]) for r in rows[name]
+                        if r["phase"] == "production") for name in rows}
+    assert abs(first["legacy"] - first["matched"]) > 1e-4
+    with pytest.raises(SupercooledError, match="other settings"):
+        small_run(tmp_path / "legacy")  # a finished run of the other protocol is not reused
 
 
 def test_lammps_scale_velocities_scales_the_kinetic_energy_by_the_factor_squared():

@@ -66,6 +66,7 @@ EQUILIBRATION_THERMO_ROWS = 100
 #: the key) kept the thermostat's last velocities: :data:`LEGACY_NVE_START`.
 NVE_START = "energy-matched"
 LEGACY_NVE_START = "as-thermostatted"
+NVE_STARTS = (NVE_START, LEGACY_NVE_START)
 #: a velocity factor squared outside this range is not applied (the equilibration's mean is
 #: then no estimate of this state's energy: far from equilibrium or too short); f is then NaN
 NVE_START_KINETIC_RANGE = (0.5, 2.0)
@@ -167,6 +168,7 @@ class _Plan:
     schedule: trajectory.Schedule
     threads: int
     requested: dict
+    nve_start: str = NVE_START
 
     @property
     def damping_time(self) -> float:
@@ -184,7 +186,7 @@ class _Plan:
         return {"state": self.state.to_dict(), "dt": self.dt, "seed": self.seed,
                 "engine": self.engine, "equilibration_steps": self.equilibration_steps,
                 "schedule": self.schedule.to_dict(), "thermostat": self.thermostat,
-                "nve_start": NVE_START}
+                "nve_start": self.nve_start}
 
 
 def _number(name: str, value, *, allow_zero: bool = False) -> float:
@@ -199,7 +201,7 @@ def _number(name: str, value, *, allow_zero: bool = False) -> float:
 
 
 def _plan(state, equilibration_time, production_time, dt, seed, engine, block_time,
-          threads) -> _Plan:
+          threads, nve_start=NVE_START) -> _Plan:
     if not isinstance(state, StatePoint):
         raise SupercooledError(f"state must be a StatePoint, got {type(state).__name__}")
     engine = str(engine).strip().lower()
@@ -222,8 +224,12 @@ def _plan(state, equilibration_time, production_time, dt, seed, engine, block_ti
             raise SupercooledError(
                 f"block_time {block_time} must lie between dt = {dt} and production_time {t_prod}")
     requested = {"equilibration_time": t_eq, "production_time": t_prod, "block_time": block_time}
+    if nve_start not in NVE_STARTS:
+        raise SupercooledError(f"unknown nve_start {nve_start!r}: choose one of "
+                               f"{', '.join(NVE_STARTS)}")
     return _Plan(state, float(dt), int(seed), engine, round(t_eq / dt),
-                 trajectory.make_schedule(n_prod, block_steps), int(threads), requested)
+                 trajectory.make_schedule(n_prod, block_steps), int(threads), requested,
+                 nve_start)
 
 
 def energy_drift(time_values: np.ndarray, total_energy: np.ndarray, *,
@@ -417,7 +423,7 @@ class _Run:
             self.gsd_file = gsd.hoomd.open(path, "a" if path.exists() else "w")
         frames, rows = sched.frame_steps(), sched.thermo_steps()
         self.production_clock.start()
-        if engine.step == n_eq and self.n_frames == 0:
+        if engine.step == n_eq and self.n_frames == 0 and self.plan.nve_start == NVE_START:
             self._match_energy()
             self._row(0, "production")
             self._frame(0)
@@ -494,7 +500,7 @@ class _Run:
             energy_drift_per_particle=energy_drift(times, energy, relative=False),
             production_wall_time=production_wall, production_cpu_time=production_cpu,
             crystallized=bool(crystallized), crystal_fraction=float(fraction), wall_time=wall,
-            nve_start=NVE_START, nve_velocity_scale=float(self.velocity_scale),
+            nve_start=plan.nve_start, nve_velocity_scale=float(self.velocity_scale),
             atom_steps_per_second=float(rate),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             supercooled_version=__version__, requested=plan.requested)
@@ -533,7 +539,8 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
              dt: float | None = None, seed: int = 0, engine: str = "lammps",
              block_time: float | None = None, threads: int = 1, resume: bool = True,
              progress: bool = True, platform: str | None = None,
-             on_checkpoint: CheckpointCallback | None = None) -> RunResult:
+             on_checkpoint: CheckpointCallback | None = None,
+             nve_start: str = NVE_START) -> RunResult:
     """Equilibrate ``state`` with a thermostat, produce in NVE, write ``out_dir``.
 
     See the module docstring for the protocol, the files and the log-periodic schedule.
@@ -545,6 +552,9 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
     part of the settings, since its checkpoints resume on any platform). ``on_checkpoint(run_dir,
     checkpoint)``, if given, is called after every committed checkpoint with the record that
     ``checkpoint.json`` now holds (to follow a long run, or to interrupt it at a known point).
+    ``nve_start``: :data:`NVE_START` (default: velocities scaled once at the switch so that E
+    is the thermostatted run's energy) or :data:`LEGACY_NVE_START` (NVE continues from the
+    thermostat's last velocities, as runs before 2026-12-03 did).
     Returns a :class:`RunResult`. Bad input raises
     :class:`~supercooled.errors.SupercooledError`, and so does an error of the MD code (lost
     atoms, in one line). If the run fails before its first checkpoint, its files and the
@@ -552,7 +562,7 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
     a checkpoint is left as it is, to be resumed.
     """
     plan = _plan(state, equilibration_time, production_time, dt, seed, engine, block_time,
-                 threads)
+                 threads, nve_start)
     run_dir = Path(out_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise SupercooledError(f"{run_dir} exists and is not a directory")

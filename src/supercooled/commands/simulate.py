@@ -44,6 +44,11 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="OpenMP threads of the engine, CPU threads of OpenMM's CPU "
                         "platform (default 1)")
+    parser.add_argument("--nve-start", choices=["energy-matched", "as-thermostatted"],
+                        default="energy-matched",
+                        help="energy-matched (default): velocities scaled once at the switch "
+                        "to NVE so that E is the thermostatted run's energy; "
+                        "as-thermostatted: NVE continues from the thermostat's last velocities")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="overwrite RUN_DIR instead of returning/continuing the run in it")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     result = simulate(state, args.out, equilibration_time=args.equilibration_time,
                       production_time=args.production_time, dt=args.dt, seed=args.seed,
                       engine=args.engine, block_time=args.block_time, threads=args.threads,
-                      resume=args.resume, progress=not args.quiet, platform=args.platform)
+                      resume=args.resume, progress=not args.quiet, platform=args.platform,
+                      nve_start=args.nve_start)
     if _mpi_rank() != 0:  # under mpirun every rank runs this; one summary line is enough
         return 0
     print(f"{state.label}: N = {state.n_particles}, T_measured = {result.temperature:.4f}, "
