@@ -514,3 +514,10 @@ def test_a_record_without_nve_start_is_a_thermostat_start():
     assert not run_files.same_settings({"settings": {"dt": 0.005}}, current)
     assert run_files.same_settings({"settings": {"dt": 0.005}},
                                    current | {"nve_start": "as-thermostatted"})
+
+
+def test_an_implausible_energy_match_is_not_applied_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(md, "NVE_START_KINETIC_RANGE", (5.0, 6.0))  # no real ratio gets there
+    with pytest.warns(UserWarning, match="would scale the kinetic energy"):
+        result = small_run(tmp_path / "r")
+    assert math.isnan(result.nve_velocity_scale)

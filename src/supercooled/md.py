@@ -45,6 +45,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -462,6 +463,10 @@ class _Run:
         ratio = kinetic / values["kinetic_energy"]
         low, high = NVE_START_KINETIC_RANGE
         if not low <= ratio <= high:
+            warnings.warn(f"{self.dir}: the energy-matched NVE start would scale the kinetic "
+                          f"energy by {ratio:.3g} (outside {low}-{high}): the equilibration is "
+                          "too short or far from equilibrium; NVE starts from the thermostat's "
+                          "velocities (nve_velocity_scale NaN)", stacklevel=2)
             return
         self.velocity_scale = math.sqrt(ratio)
         self.engine.scale_velocities(self.velocity_scale)
