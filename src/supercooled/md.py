@@ -63,8 +63,9 @@ from supercooled.timestep import reduced_timestep
 #: thermodynamic log rows in the whole equilibration
 EQUILIBRATION_THERMO_ROWS = 100
 #: how the NVE production starts: velocities scaled once so that E = the thermostatted run's
-#: mean energy (a line through E of the equilibration's second half, at its end). Runs made before 2026-12-03 16:00 UTC (settings without
-#: the key) kept the thermostat's last velocities: :data:`LEGACY_NVE_START`.
+#: mean energy (a line through E of the equilibration's second half, at its end). Runs started
+#: before 2026-12-03 15:52 UTC (settings without the key) kept the thermostat's last
+#: velocities: :data:`LEGACY_NVE_START`.
 NVE_START = "energy-matched"
 LEGACY_NVE_START = "as-thermostatted"
 NVE_STARTS = (NVE_START, LEGACY_NVE_START)
