@@ -14,7 +14,7 @@ import gsd.hoomd
 import numpy as np
 import pytest
 
-from supercooled import md, run_files
+from supercooled import md, nve, run_files
 from supercooled.cli import main
 from supercooled.engines import make_engine
 from supercooled.errors import SupercooledError
@@ -517,7 +517,16 @@ def test_a_record_without_nve_start_is_a_thermostat_start():
 
 
 def test_an_implausible_energy_match_is_not_applied_and_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(md, "NVE_START_KINETIC_RANGE", (5.0, 6.0))  # no real ratio gets there
+    monkeypatch.setattr(nve, "KINETIC_RANGE", (5.0, 6.0))  # no real ratio gets there
     with pytest.warns(UserWarning, match="would scale the kinetic energy"):
         result = small_run(tmp_path / "r")
     assert math.isnan(result.nve_velocity_scale)
+
+
+def test_velocity_scale_matches_the_energy_line_at_the_switch():
+    # E(step) = -5 + 1e-5 step over the second half (steps -100 ... 0): E* = -5 at the switch;
+    # with U = -6.2 the kinetic energy must become 1.2, from K = 1.5: f = (1.2 / 1.5)^(1/2).
+    rows = [(step, -5.0 + 1e-5 * step) for step in range(-200, 1, 10)]
+    assert nve.velocity_scale(rows, 200, -6.2, 1.5) == pytest.approx((1.2 / 1.5) ** 0.5)
+    first_half_only = [(step, e) for step, e in rows if step < -100]
+    assert math.isnan(nve.velocity_scale(first_half_only, 200, -6.2, 1.5))

@@ -8,11 +8,8 @@
 2. velocities are drawn from the Maxwell–Boltzmann distribution at T with zero total momentum;
 3. equilibration for ``equilibration_time`` with a Nose–Hoover thermostat (NVT, damping time
    100 dt);
-4. at the switch to NVE the velocities are scaled by one factor f so that the total energy
-   equals the thermostatted run's mean energy (a least-squares line through the total energy
-   of the equilibration's second half, at its end; :data:`NVE_START`): otherwise the NVE run keeps the energy of one instant of the
-   thermostatted run, whose fluctuation (relative std of E about (c_V / N)^(1/2) T / |E|)
-   puts the NVE temperature a few per cent off the target at N ~ 1000;
+4. at the switch to NVE the velocities are scaled once so that the total energy is the
+   thermostatted run's (:mod:`supercooled.nve`; ``nve_start="as-thermostatted"`` skips it);
 5. production for ``production_time`` in NVE (velocity Verlet). The measured temperature of
    the state is the mean kinetic temperature of the NVE run (3N - 3 degrees of freedom).
 
@@ -45,7 +42,6 @@ import json
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -57,21 +53,18 @@ from supercooled import __version__, run_files, trajectory
 from supercooled.crystal import is_crystallized, solid_fraction
 from supercooled.engines import ENGINES, Engine, make_engine
 from supercooled.errors import SupercooledError
+from supercooled.nve import (
+    LEGACY_NVE_START,
+    NVE_START,
+    NVE_STARTS,
+    energy_drift,
+    velocity_scale,
+)
 from supercooled.systems import StatePoint
 from supercooled.timestep import reduced_timestep
 
 #: thermodynamic log rows in the whole equilibration
 EQUILIBRATION_THERMO_ROWS = 100
-#: how the NVE production starts: velocities scaled once so that E = the thermostatted run's
-#: mean energy (a line through E of the equilibration's second half, at its end). Runs started
-#: before 2026-12-03 15:52 UTC (settings without the key) kept the thermostat's last
-#: velocities: :data:`LEGACY_NVE_START`.
-NVE_START = "energy-matched"
-LEGACY_NVE_START = "as-thermostatted"
-NVE_STARTS = (NVE_START, LEGACY_NVE_START)
-#: a velocity factor squared outside this range is not applied (the equilibration's mean is
-#: then no estimate of this state's energy: far from equilibrium or too short); f is then NaN
-NVE_START_KINETIC_RANGE = (0.5, 2.0)
 #: Nose-Hoover damping time in units of the time step (LAMMPS' recommended ~100 dt)
 THERMOSTAT_DAMPING_STEPS = 100
 #: minimum wall time between checkpoints of a serial run (seconds)
@@ -98,8 +91,7 @@ class RunResult:
     :func:`supercooled.crystal.is_crystallized` on the last block-start frames;
     ``atom_steps_per_second`` = N * production steps / production wall time
     (``production_wall_time``; ``production_cpu_time`` is the CPU time of this process);
-    ``nve_velocity_scale`` is the factor f the velocities were scaled by at the start of NVE
-    (``nve_start`` = :data:`NVE_START`; NaN when not applied).
+    ``nve_velocity_scale``: the factor of the energy-matched NVE start (NaN if not applied).
     """
 
     run_dir: Path
@@ -232,24 +224,6 @@ def _plan(state, equilibration_time, production_time, dt, seed, engine, block_ti
     return _Plan(state, float(dt), int(seed), engine, round(t_eq / dt),
                  trajectory.make_schedule(n_prod, block_steps), int(threads), requested,
                  nve_start)
-
-
-def energy_drift(time_values: np.ndarray, total_energy: np.ndarray, *,
-                 relative: bool = True) -> float:
-    """|b| (t_end - t_start) / |<E>|, b the least-squares slope of E(t) (per particle).
-
-    A linear fit rather than |E_end - E_start| because E fluctuates at every step (the
-    velocity-Verlet error, ~dt^2) by more than it drifts. With ``relative=False`` the drift
-    |b| (t_end - t_start) in eps_AA per particle (the relative value is inflated where the
-    total energy happens to be close to zero, e.g. LJ near T ~ 2.5 at rho = 1.2).
-    """
-    time_values = np.asarray(time_values, dtype=float)
-    total_energy = np.asarray(total_energy, dtype=float)
-    if len(time_values) < 2:
-        return 0.0
-    slope = np.polyfit(time_values, total_energy, 1)[0]
-    drift = abs(slope) * (time_values[-1] - time_values[0])
-    return float(drift / abs(np.mean(total_energy)) if relative else drift)
 
 
 # -- the run ----------------------------------------------------------------------------
@@ -449,28 +423,13 @@ class _Run:
         self.production_clock.stop()
 
     def _match_energy(self) -> None:
-        """Scale the velocities so that the total energy per particle is E*, the thermostatted
-        run's energy at the switch: the least-squares line through E(step) of the
-        equilibration's second half (log rows at step >= -n_eq / 2) at step 0 (its mean, if
-        the run has equilibrated; the line also follows a run still relaxing);
-        f = ((E* - U) / K)^(1/2)."""
-        rows = np.array([(step, e) for step, e in self.equilibration_rows
-                         if step >= -self.n_eq / 2], dtype=float).reshape(-1, 2)
-        if len(rows) < 3:  # no equilibration to speak of
-            return
-        slope, intercept = np.polyfit(rows[:, 0], rows[:, 1], 1)
+        """The energy-matched NVE start (:func:`supercooled.nve.velocity_scale`)."""
         values = self.engine.thermo()
-        kinetic = float(intercept) - values["potential_energy"]
-        ratio = kinetic / values["kinetic_energy"]
-        low, high = NVE_START_KINETIC_RANGE
-        if not low <= ratio <= high:
-            warnings.warn(f"{self.dir}: the energy-matched NVE start would scale the kinetic "
-                          f"energy by {ratio:.3g} (outside {low}-{high}): the equilibration is "
-                          "too short or far from equilibrium; NVE starts from the thermostat's "
-                          "velocities (nve_velocity_scale NaN)", stacklevel=2)
-            return
-        self.velocity_scale = math.sqrt(ratio)
-        self.engine.scale_velocities(self.velocity_scale)
+        self.velocity_scale = velocity_scale(
+            self.equilibration_rows, self.n_eq, values["potential_energy"],
+            values["kinetic_energy"], where=str(self.dir))
+        if math.isfinite(self.velocity_scale):
+            self.engine.scale_velocities(self.velocity_scale)
 
     def run(self, resume: bool) -> RunResult:
         self.t0 = time.monotonic()
@@ -558,9 +517,7 @@ def simulate(state: StatePoint, out_dir, *, equilibration_time: float, productio
     part of the settings, since its checkpoints resume on any platform). ``on_checkpoint(run_dir,
     checkpoint)``, if given, is called after every committed checkpoint with the record that
     ``checkpoint.json`` now holds (to follow a long run, or to interrupt it at a known point).
-    ``nve_start``: :data:`NVE_START` (default: velocities scaled once at the switch so that E
-    is the thermostatted run's energy) or :data:`LEGACY_NVE_START` (NVE continues from the
-    thermostat's last velocities, as runs before 2026-12-03 did).
+    ``nve_start``: "energy-matched" (default) or "as-thermostatted" (:mod:`supercooled.nve`).
     Returns a :class:`RunResult`. Bad input raises
     :class:`~supercooled.errors.SupercooledError`, and so does an error of the MD code (lost
     atoms, in one line). If the run fails before its first checkpoint, its files and the

@@ -132,7 +132,7 @@ def _attributes(trajectory, run, dt, equilibrated, interaction, temperature):
     except (TypeError, ValueError):
         raise SupercooledError(f"run.json: seed must be an integer, got {seed!r}") from None
 
-    # how the NVE production started (supercooled.md.NVE_START); unknown without a run.json
+    # how the NVE production started (supercooled.nve); unknown without a run.json
     nve_start = {} if "nve_start" not in run else {
         "nve_start": str(run["nve_start"]),
         "nve_velocity_scale": number("nve_velocity_scale")}

@@ -194,7 +194,7 @@ def quality_lines(table) -> list[str]:
     """README bullets on the checks: relative NVE energy drift and the two-halves ageing check.
 
     ``energy_drift`` is |dE/dt| t_prod / |<E>| over the whole production (see
-    :func:`supercooled.md.energy_drift`), so at a constant rate it grows with the run length;
+    :func:`supercooled.nve.energy_drift`), so at a constant rate it grows with the run length;
     the rate per 1000 tau is also given to compare runs of different lengths.
     """
     if not len(table):

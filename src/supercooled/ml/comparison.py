@@ -4,8 +4,8 @@ Every comparison trains the memory predictor (:mod:`supercooled.ml.memory_predic
 training states of an existing MLP result and scores it on that result's test states, so that
 each method is judged on exactly the same states:
 
-* ``split``: the state splits of the shipped model (``data/models/mlp/evaluation.csv``, split
-  seeds 0, 1, 2, 10 test states each); the independent set (``data/independent``) is scored by
+* ``split``: the state splits of the shipped model (``data/models/mlp/evaluation.csv``, every
+  split seed it holds, 10 test states each); the independent set (``data/independent``) is scored by
   the shipped model (split seed 0) and by the memory predictor trained on the same states;
 * ``temperature``, ``model``, ``density``: the three transfer studies
   (``data/results/transfer_<study>.csv``): for each setting, the predictor is trained on the
