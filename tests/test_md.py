@@ -487,6 +487,10 @@ def test_the_as_thermostatted_start_continues_from_the_thermostats_velocities(tm
     first = {name: next(float(r["total_energy"]) for r in rows[name]
                         if r["phase"] == "production") for name in rows}
     assert abs(first["legacy"] - first["matched"]) > 1e-4
+    # the same production log and frames as the matched run, from step 0
+    assert [r["step"] for r in rows["legacy"]] == [r["step"] for r in rows["matched"]]
+    assert [f.configuration.step for f in read_frames(legacy)] == \
+        [f.configuration.step for f in read_frames(run)]
     with pytest.raises(SupercooledError, match="other settings"):
         small_run(tmp_path / "legacy")  # a finished run of the other protocol is not reused
 

@@ -53,13 +53,7 @@ from supercooled import __version__, run_files, trajectory
 from supercooled.crystal import is_crystallized, solid_fraction
 from supercooled.engines import ENGINES, Engine, make_engine
 from supercooled.errors import SupercooledError
-from supercooled.nve import (
-    LEGACY_NVE_START,
-    NVE_START,
-    NVE_STARTS,
-    energy_drift,
-    velocity_scale,
-)
+from supercooled.nve import LEGACY_NVE_START, NVE_START, NVE_STARTS, energy_drift, velocity_scale
 from supercooled.systems import StatePoint
 from supercooled.timestep import reduced_timestep
 
@@ -399,8 +393,9 @@ class _Run:
             self.gsd_file = gsd.hoomd.open(path, "a" if path.exists() else "w")
         frames, rows = sched.frame_steps(), sched.thermo_steps()
         self.production_clock.start()
-        if engine.step == n_eq and self.n_frames == 0 and self.plan.nve_start == NVE_START:
-            self._match_energy()
+        if engine.step == n_eq and self.n_frames == 0:
+            if self.plan.nve_start == NVE_START:
+                self._match_energy()
             self._row(0, "production")
             self._frame(0)
             self._checkpoint("production", force=True)
