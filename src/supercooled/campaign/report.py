@@ -220,7 +220,7 @@ def quality_lines(table) -> list[str]:
     starts = table["nve_start"].value_counts()
     lines.append("- NVE start (column nve_start): " + ", ".join(
         f"{count} {name}" for name, count in starts.items())
-        + " (supercooled.md: as-thermostatted = NVE from the thermostat's last velocities, "
+        + " (supercooled.nve: as-thermostatted = NVE from the thermostat's last velocities, "
         "in runs started before 2026-12-03 15:52 UTC; energy-matched = velocities scaled once so that the "
         "total energy is the thermostatted run's mean (a line through E of the equilibration's second "
         "half, at its end), which puts the NVE "
