@@ -276,7 +276,7 @@ class _Run:
         self.production_rows: list[tuple[float, float, float]] = []
         # (step, total energy) of the equilibration log: the NVE start's target energy
         self.equilibration_rows: list[tuple[int, float]] = []
-        self.velocity_scale = math.nan
+        self.nve_velocity_scale = math.nan
 
     # -- starting ----------------------------------------------------------------------
     def start(self, resume: bool) -> None:
@@ -304,7 +304,7 @@ class _Run:
                                     for r in rows if r["phase"] == "production"]
             self.equilibration_rows = [(int(r["step"]), float(r["total_energy"]))
                                        for r in rows if r["phase"] == "equilibration"]
-            self.velocity_scale = float(checkpoint.get("nve_velocity_scale", math.nan))
+            self.nve_velocity_scale = float(checkpoint.get("nve_velocity_scale", math.nan))
             if self.root:
                 run_files.cut_thermo(self.dir / run_files.THERMO, self.n_rows)
                 trajectory.cut_trajectory(self.dir / trajectory.TRAJECTORY_NAME, self.n_frames)
@@ -352,7 +352,7 @@ class _Run:
                       "wall_time": self.elapsed + now - self.t0,
                       "production_wall_time": production_wall,
                       "production_cpu_time": production_cpu,
-                      "nve_velocity_scale": self.velocity_scale, "settings": self.plan.settings}
+                      "nve_velocity_scale": self.nve_velocity_scale, "settings": self.plan.settings}
         if self.root:
             run_files.write_json_atomic(self.dir / run_files.CHECKPOINT_JSON, checkpoint)
             run_files.remove_restarts(self.dir, keep=restart)
@@ -420,11 +420,11 @@ class _Run:
     def _match_energy(self) -> None:
         """The energy-matched NVE start (:func:`supercooled.nve.velocity_scale`)."""
         values = self.engine.thermo()
-        self.velocity_scale = velocity_scale(
+        self.nve_velocity_scale = velocity_scale(
             self.equilibration_rows, self.n_eq, values["potential_energy"],
             values["kinetic_energy"], where=str(self.dir))
-        if math.isfinite(self.velocity_scale):
-            self.engine.scale_velocities(self.velocity_scale)
+        if math.isfinite(self.nve_velocity_scale):
+            self.engine.scale_velocities(self.nve_velocity_scale)
 
     def run(self, resume: bool) -> RunResult:
         self.t0 = time.monotonic()
@@ -460,7 +460,7 @@ class _Run:
             energy_drift_per_particle=energy_drift(times, energy, relative=False),
             production_wall_time=production_wall, production_cpu_time=production_cpu,
             crystallized=bool(crystallized), crystal_fraction=float(fraction), wall_time=wall,
-            nve_start=plan.nve_start, nve_velocity_scale=float(self.velocity_scale),
+            nve_start=plan.nve_start, nve_velocity_scale=float(self.nve_velocity_scale),
             atom_steps_per_second=float(rate),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             supercooled_version=__version__, requested=plan.requested)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 NVE_START = "energy-matched"
 LEGACY_NVE_START = "as-thermostatted"
@@ -39,6 +41,8 @@ def velocity_scale(equilibration_rows, n_eq: int, potential: float, kinetic: flo
     fewer than 3 rows in the second half (no equilibration to speak of) and, with a warning
     naming ``where``, when f^2 falls outside :data:`KINETIC_RANGE`.
     """
+    import numpy as np  # here, not at the top: the CLI imports this module's names at start-up
+
     rows = np.array([(step, e) for step, e in equilibration_rows if step >= -n_eq / 2],
                     dtype=float).reshape(-1, 2)
     if len(rows) < 3:
@@ -64,6 +68,8 @@ def energy_drift(time_values: np.ndarray, total_energy: np.ndarray, *,
     |b| (t_end - t_start) in eps_AA per particle (the relative value is inflated where the
     total energy happens to be close to zero, e.g. LJ near T ~ 2.5 at rho = 1.2).
     """
+    import numpy as np
+
     time_values = np.asarray(time_values, dtype=float)
     total_energy = np.asarray(total_energy, dtype=float)
     if len(time_values) < 2:

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from supercooled.errors import SupercooledError
+from supercooled.nve import LEGACY_NVE_START
 from supercooled.trajectory import TRAJECTORY_NAME
 
 THERMO = "thermo.csv"
@@ -41,20 +42,26 @@ def write_json_atomic(path: Path, data: dict) -> None:
 def same_settings(stored: dict, settings: dict) -> bool:
     """Whether a record read back from JSON holds ``settings`` (compared as JSON, where
     tuples are lists). A record written before runs had an ``nve_start`` setting started NVE
-    from the thermostat's last velocities ("as-thermostatted")."""
+    from the thermostat's last velocities (:data:`~supercooled.nve.LEGACY_NVE_START`)."""
     record = stored.get("settings")
     if isinstance(record, dict):
-        record = {"nve_start": "as-thermostatted"} | record
+        record = {"nve_start": LEGACY_NVE_START} | record
     return record == json.loads(json.dumps(settings))
 
 
-def load_checkpoint(run_dir: Path, settings: dict) -> dict | None:
-    """The committed checkpoint of ``run_dir``, or None; one of other settings is an error."""
+def committed_checkpoint(run_dir: Path) -> dict | None:
+    """The record of ``run_dir``'s checkpoint if its restart file is there, else None."""
     path = run_dir / CHECKPOINT_JSON
     if not path.is_file():
         return None
     checkpoint = json.loads(path.read_text())
-    if not (run_dir / checkpoint.get("restart", "")).is_file():
+    return checkpoint if (run_dir / checkpoint.get("restart", "")).is_file() else None
+
+
+def load_checkpoint(run_dir: Path, settings: dict) -> dict | None:
+    """The committed checkpoint of ``run_dir``, or None; one of other settings is an error."""
+    checkpoint = committed_checkpoint(run_dir)
+    if checkpoint is None:
         return None
     if not same_settings(checkpoint, settings):
         raise SupercooledError(
@@ -66,13 +73,7 @@ def load_checkpoint(run_dir: Path, settings: dict) -> dict | None:
 def checkpoint_wall_time(run_dir: Path) -> float:
     """Wall seconds the run in ``run_dir`` had spent when its committed checkpoint was
     written (0 when it has none): what a resumed run adds to its own time."""
-    path = run_dir / CHECKPOINT_JSON
-    if not path.is_file():
-        return 0.0
-    checkpoint = json.loads(path.read_text())
-    if not (run_dir / checkpoint.get("restart", "")).is_file():
-        return 0.0
-    return float(checkpoint.get("wall_time", 0.0))
+    return float((committed_checkpoint(run_dir) or {}).get("wall_time", 0.0))
 
 
 def read_thermo(path: Path) -> list[dict]:

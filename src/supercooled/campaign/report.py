@@ -27,6 +27,7 @@ from supercooled.campaign.progress import (
     series_progress,
 )
 from supercooled.library import read_state
+from supercooled.nve import LEGACY_NVE_START
 from supercooled.systems import StatePoint
 from supercooled.timestep import timestep_rule
 
@@ -137,9 +138,9 @@ def measured_throughput(library, recent: int = 8) -> dict[str, float]:
     (shorter ones measure start-up and analysis more than MD; if an interaction has none, all
     of its runs count); the latest, because they ran with the current engine and machine load.
     The interactions differ several-fold: the WCA cutoff 2^(1/6) holds about an eighth of the
-    neighbours of the LJ cutoff 2.5. Records written before 2026-12-03 15:00 UTC of runs resumed from
-    a checkpoint hold only the wall time after the resume; the median keeps those few from
-    biasing the rate.
+    neighbours of the LJ cutoff 2.5. Records written before 2026-12-03 15:00 UTC of runs
+    resumed from a checkpoint hold only the wall time after the resume; the median keeps those
+    few from biasing the rate.
     """
     rates: dict[str, list[tuple[float, float]]] = {}
     for event in read_log(library):
@@ -178,7 +179,7 @@ def library_table(library):
             "ageing_check": float(data["ageing_check"]) if "ageing_check" in data else float("nan"),
             "dt": float(attrs["dt"]),
             # files made before runs recorded it started NVE from the thermostat's velocities
-            "nve_start": str(attrs.get("nve_start", "as-thermostatted")),
+            "nve_start": str(attrs.get("nve_start", LEGACY_NVE_START)),
             "dt_rule": timestep_rule(float(attrs["dt"]), StatePoint(
                 attrs["interaction"], float(attrs["density"]),
                 float(attrs["temperature_target"]), int(attrs["n_particles"]))),
@@ -221,10 +222,10 @@ def quality_lines(table) -> list[str]:
     lines.append("- NVE start (column nve_start): " + ", ".join(
         f"{count} {name}" for name, count in starts.items())
         + " (supercooled.nve: as-thermostatted = NVE from the thermostat's last velocities, "
-        "in runs started before 2026-12-03 15:52 UTC; energy-matched = velocities scaled once so that the "
-        "total energy is the thermostatted run's mean (a line through E of the equilibration's second "
-        "half, at its end), which puts the NVE "
-        "temperature closer to the target).")
+        "in runs started before 2026-12-03 15:52 UTC; energy-matched = velocities scaled once "
+        "so that the total energy is the thermostatted run's mean (a line through E of the "
+        "equilibration's second half, at its end), which puts the NVE temperature closer to "
+        "the target).")
     if len(ageing):
         lines.append(f"- Ageing check of the equilibrated states (largest |phi_s| difference "
                      f"between the two production halves): median {ageing.median():.3g}, "
@@ -278,6 +279,7 @@ def _summary_lines(table, log: list[dict], campaign: Campaign | None, *, command
     for event in log:
         events[event["event"]] = events.get(event["event"], 0) + 1
     core_seconds = sum(e.get("wall_time", 0.0) for e in log)
+    n_resumed = sum(e.get("resumed_after", 0.0) > 0 for e in log)
     n_tau = (campaign.settings if campaign else SETTINGS_DEFAULTS)["production_tau_alpha"]
     return [
         f"# {title}",
@@ -298,8 +300,8 @@ def _summary_lines(table, log: list[dict], campaign: Campaign | None, *, command
         f"{core_seconds / 3600:.2f} core-hours. A lower bound: a run cut off by the end of a "
         "session logs nothing for its work after its last checkpoint (nor, if redone from the "
         "start, for any of it), and the records without a `resumed_after` field (written "
-        "before 2026-12-03 15:00 UTC) count only the time after a resume; the later ones add the time "
-        f"spent before it (records so far: {sum(e.get('resumed_after', 0.0) > 0 for e in log)}).",
+        "before 2026-12-03 15:00 UTC) count only the time after a resume; the later ones add "
+        f"the time spent before it (records so far: {n_resumed}).",
         "- Events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) + ". "
         "A 'rerun' is a state redone longer because its production turned out shorter than "
         f"{n_tau:g} measured tau_alpha or its two production halves disagreed (still ageing); "

@@ -7,6 +7,8 @@ import os
 
 
 def register(subparsers) -> None:
+    from supercooled.nve import NVE_START, NVE_STARTS
+
     parser = subparsers.add_parser(
         "simulate",
         help="molecular dynamics of one state point: NVT equilibration, NVE production, GSD output",
@@ -44,8 +46,7 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="OpenMP threads of the engine, CPU threads of OpenMM's CPU "
                         "platform (default 1)")
-    parser.add_argument("--nve-start", choices=["energy-matched", "as-thermostatted"],
-                        default="energy-matched",
+    parser.add_argument("--nve-start", choices=NVE_STARTS, default=NVE_START,
                         help="energy-matched (default): velocities scaled once at the switch "
                         "to NVE so that E is the thermostatted run's energy; "
                         "as-thermostatted: NVE continues from the thermostat's last velocities")
