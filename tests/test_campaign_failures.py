@@ -127,9 +127,34 @@ def test_a_kill_between_the_library_write_and_the_log_is_reconciled_at_the_next_
     assert "reconciled" not in capsys.readouterr().out and len(_records(library)) == 1
 
 
+def _default_signals():
+    # pytest started as a background job of a script ("... &") ignores SIGINT, and a child
+    # inherits that: the campaign would then run to its end and the Ctrl-C test fail
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _start(command, **kwargs):
     return subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals,
+                            **kwargs)
+
+
+def _long_campaign(tmp_path):
+    """A one-worker campaign whose first state runs for minutes; (process, library, scratch)
+    once that state is running on the worker (its scratch folder exists)."""
+    toml = tmp_path / "long.toml"
+    toml.write_text(TINY.replace("max_time = 6.0", "max_time = 400.0")
+                    .replace("min_production_time = 4.0", "min_production_time = 400.0")
+                    .replace("n_particles = 100", "n_particles = 500"))
+    library, scratch = tmp_path / "library", tmp_path / ".campaign-scratch"
+    campaign = _start([sys.executable, "-m", "supercooled.cli", "campaign", str(toml),
+                       "--library", str(library), "--workers", "1"])
+    if not _wait_for(lambda: scratch.is_dir() and any(scratch.iterdir())):
+        os.killpg(campaign.pid, signal.SIGKILL)
+        pytest.fail("the campaign's first state never started")
+    time.sleep(2.0)
+    return campaign, library, scratch
 
 
 def _wait_for(predicate, timeout=240.0):
@@ -170,17 +195,8 @@ def test_a_second_campaign_on_a_busy_library_is_refused_while_the_first_complete
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_workers_quietly(tmp_path):
-    toml = tmp_path / "long.toml"
-    toml.write_text(TINY.replace("max_time = 6.0", "max_time = 400.0")
-                    .replace("min_production_time = 4.0", "min_production_time = 400.0")
-                    .replace("n_particles = 100", "n_particles = 500"))
-    library, scratch = tmp_path / "library", tmp_path / ".campaign-scratch"
-    campaign = _start([sys.executable, "-m", "supercooled.cli", "campaign", str(toml),
-                       "--library", str(library), "--workers", "1"])
+    campaign, library, _ = _long_campaign(tmp_path)
     try:
-        # a state is running on the worker once its scratch folder exists
-        assert _wait_for(lambda: scratch.is_dir() and any(scratch.iterdir()))
-        time.sleep(2.0)
         os.killpg(campaign.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         out, err = campaign.communicate(timeout=120)
     finally:
@@ -192,6 +208,36 @@ def test_ctrl_c_stops_the_workers_quietly(tmp_path):
     # nothing else but the progress bar: no traceback, no dask warning, no leaked semaphore
     assert all(line.startswith("states:") for line in lines[:-1]), err
     assert not (library / LOCK_NAME).exists() and not list(library.glob("*.nc"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_client_stops_the_workers_and_releases_the_lock(tmp_path):
+    import psutil
+
+    campaign, library, scratch = _long_campaign(tmp_path)
+    workers = psutil.Process(campaign.pid).children(recursive=True)
+    try:
+        campaign.send_signal(signal.SIGTERM)  # the client only, as `kill <pid>` does
+        out, err = campaign.communicate(timeout=120)
+    finally:
+        if campaign.poll() is None:
+            os.killpg(campaign.pid, signal.SIGKILL)
+    assert campaign.returncode == 143
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1] == "supercooled: terminated", err
+    assert all(line.startswith("states:") for line in lines[:-1]), err
+    assert not (library / LOCK_NAME).exists() and not list(library.glob("*.nc"))
+    assert workers and _wait_for(lambda: not any(_alive(w) for w in workers), timeout=30)
+    assert any(scratch.iterdir())  # the running state's folder stays, to be resumed
+
+
+def _alive(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 @pytest.mark.slow

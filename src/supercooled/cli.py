@@ -4,8 +4,9 @@ Subcommands live in :mod:`supercooled.commands`. Bad input raises
 :class:`~supercooled.errors.SupercooledError` (the package turns the errors of the libraries it
 drives, LAMMPS, torch, JSON, dask, into one); it is printed as one line
 (``supercooled: error: ...``) and the exit status is 2, with no traceback. A bad argument is
-one line too, and Ctrl-C prints ``supercooled: interrupted`` (status 130). Exit status 1 is
-a command that ran but did not do its whole job (``campaign`` with failed states).
+one line too, and Ctrl-C prints ``supercooled: interrupted`` (status 130); a campaign stopped
+by SIGTERM prints ``supercooled: terminated`` (status 143). Exit status 1 is a command that ran
+but did not do its whole job (``campaign`` with failed states).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import warnings
 
 from supercooled import __version__, commands
-from supercooled.errors import SupercooledError
+from supercooled.errors import SupercooledError, Terminated
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             message = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
         print(f"supercooled: error: {message}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("supercooled: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("supercooled: interrupted", file=sys.stderr)
         return 130

@@ -72,3 +72,12 @@ def positive_number(name: str, value) -> float:
     if not (math.isfinite(number) and number > 0):
         raise SupercooledError(f"{name} must be positive and finite, got {value}")
     return number
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch system's time limit) turned into the Ctrl-C path.
+
+    A campaign raises it in its client so that a terminated run shuts its workers down and
+    releases the library lock as Ctrl-C does; the command line prints ``supercooled:
+    terminated`` and exits with status 143 (128 + SIGTERM), the shell's convention.
+    """

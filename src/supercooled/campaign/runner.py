@@ -57,7 +57,7 @@ from supercooled.campaign.report import (
     plan_remaining,
     time_left,
 )
-from supercooled.errors import SupercooledError
+from supercooled.errors import SupercooledError, Terminated
 from supercooled.library import read_state, write_state
 from supercooled.md import simulate
 from supercooled.measure import measure_run
@@ -225,6 +225,7 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
     running: dict = {}  # future -> the state it runs
     attempts = logged_attempts(campaign, library)
     rates = complete_rates(measured_throughput(library), campaign)
+    sigterm_before = _sigterm_raises()  # a batch system's kill stops it as Ctrl-C does
     try:
         while True:
             while len(running) < slots():
@@ -269,6 +270,8 @@ def run_campaign(campaign: Campaign, library, *, workers: int = 2, scheduler: st
         client.close()
         if cluster is not None:
             cluster.close()
+        if sigterm_before is not None:
+            signal.signal(signal.SIGTERM, sigterm_before)
     return counts | {"pending": len(pending_states(campaign, library))}
 
 
@@ -284,6 +287,23 @@ def _workers_ignore_ctrl_c():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _sigterm_raises():
+    """Make SIGTERM raise :class:`~supercooled.errors.Terminated` in the client, so that
+    ``kill`` or a batch system's time limit shuts the workers down and releases the lock the
+    way Ctrl-C does (by default SIGTERM kills the client at once, leaving the lock and dask's
+    semaphores behind). Returns the handler to restore, or None where nothing was changed: off
+    the main thread, or where SIGTERM was deliberately ignored or handled by the caller."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 def _quiet_dask() -> None:
