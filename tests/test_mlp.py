@@ -416,8 +416,10 @@ def test_shipped_model_reproduces_its_evaluation():
     index = evaluation.match_states(ds, table)
     assert (index >= 0).all()
     rows = pd.DataFrame(evaluation.evaluate(model, ds, index))
+    # float32 forward passes: another thread count than training's sums in another order
+    # (measured up to 1.7e-6 relative on abs_error); a wrong model or feature is off by far more
     for column in ("r2_mlp", "r2_mlp_AA", "r2_mlp_BB", "spread", "abs_error"):
-        np.testing.assert_allclose(rows[column], table[column], rtol=1e-6, err_msg=column)
+        np.testing.assert_allclose(rows[column], table[column], rtol=1e-5, err_msg=column)
 
 
 def test_the_paper_model_shipped_before_still_loads_and_predicts(library):
