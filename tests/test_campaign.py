@@ -565,6 +565,33 @@ def test_library_readme_names_its_purpose_states_and_time_step_rule(tmp_path,
     assert "- NVE start (column nve_start): 1 as-thermostatted (" in text  # a file without it
 
 
+
+def test_a_refreshed_library_readme_keeps_its_provenance_and_counts_the_new_state(
+        tmp_path, synthetic_state_file):
+    from supercooled.campaign import refresh_library_readme, write_library_readme
+
+    synthetic_state_file(tmp_path, temperature=0.5)
+    machine = "a test machine, run over several days (2026-11-24 to 2026-12-03)"
+    first = write_library_readme(tmp_path, command="supercooled campaign x.toml",
+                                 config="absent.toml", machine=machine, title="A test set",
+                                 purpose="Only for testing.\nNever trained on.").read_text()
+    assert refresh_library_readme(tmp_path).read_text() == first  # nothing new: the same text
+    synthetic_state_file(tmp_path, temperature=0.6)
+    text = refresh_library_readme(tmp_path, last_day="2026-12-04").read_text()
+    assert text.startswith("# A test set\n\nOnly for testing.\nNever trained on.\n")
+    assert "made by `supercooled campaign x.toml` from `absent.toml` with" in text
+    assert "- Machine: a test machine, run over several days (2026-11-24 to 2026-12-04)." in text
+    assert "- States in the library: 2 (2 equilibrated, 0 aged glasses)." in text
+
+
+def test_refreshing_a_readme_that_write_library_readme_did_not_write_is_one_line(tmp_path):
+    from supercooled.campaign import refresh_library_readme
+
+    (tmp_path / "README.md").write_text("# notes\n\nhand written\n")
+    with pytest.raises(SupercooledError, match="was not written by write_library_readme"):
+        refresh_library_readme(tmp_path)
+    assert (tmp_path / "README.md").read_text() == "# notes\n\nhand written\n"
+
 def test_library_readme_adds_the_logged_wall_times_and_counts_the_resumed_runs(tmp_path):
     from supercooled.campaign import write_library_readme
 

@@ -11,8 +11,8 @@ points are re-exported here.
 """
 
 from supercooled.campaign.config import Campaign, StateSpec, load_campaign, parse_campaign
-from supercooled.campaign.report import write_library_readme
+from supercooled.campaign.report import refresh_library_readme, write_library_readme
 from supercooled.campaign.runner import run_campaign
 
-__all__ = ["Campaign", "StateSpec", "load_campaign", "parse_campaign", "run_campaign",
-           "write_library_readme"]
+__all__ = ["Campaign", "StateSpec", "load_campaign", "parse_campaign", "refresh_library_readme",
+           "run_campaign", "write_library_readme"]

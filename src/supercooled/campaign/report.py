@@ -1,14 +1,17 @@
 """What a campaign has made and what is left: the library table, its README, the --status plan.
 
 :func:`library_table` and :func:`write_library_readme` describe a library from its state files
-and the event log (provenance, compute spent, checks, states not run). :func:`plan_remaining`
-walks the pending states as the campaign would plan them, and :func:`time_left` adds them up
-with the throughput measured from the logged runs (:func:`measured_throughput`).
+and the event log (provenance, compute spent, checks, states not run);
+:func:`refresh_library_readme` rewrites an existing README from them, keeping its provenance.
+:func:`plan_remaining` walks the pending states as the campaign would plan them, and
+:func:`time_left` adds them up with the throughput measured from the logged runs
+(:func:`measured_throughput`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from supercooled.atomic import write_text
@@ -26,6 +29,7 @@ from supercooled.campaign.progress import (
     restore_reruns,
     series_progress,
 )
+from supercooled.errors import SupercooledError
 from supercooled.library import read_state
 from supercooled.nve import LEGACY_NVE_START
 from supercooled.systems import StatePoint
@@ -271,6 +275,29 @@ def write_library_readme(library, *, command: str, config: str, machine: str,
         lines += ["## States", "", table.drop(columns="file").to_markdown(index=False, floatfmt=".4g"), ""]
     return write_text(library / "README.md", "\n".join(lines))  # atomically
 
+
+def refresh_library_readme(library, *, last_day: str | None = None) -> Path:
+    """Rewrite ``library/README.md`` after the library or its log changed, keeping what the
+    files cannot say: its title, purpose paragraph, campaign command, config and machine line.
+
+    ``last_day`` (YYYY-MM-DD) replaces the end of the machine line's ``(A to B)`` date range,
+    for a campaign continued on a later day."""
+    library = Path(library)
+    lines = (library / "README.md").read_text().splitlines()
+    text = "\n".join(lines)
+    made_by = re.search(r"made by `(.+?)` from `(.+?)` with", text)
+    machine = next((line for line in lines if line.startswith("- Machine: ")), None)
+    body = next((i for i, line in enumerate(lines) if line.startswith("One netCDF file")), None)
+    if made_by is None or machine is None or body is None or not lines[0].startswith("# "):
+        raise SupercooledError(f"{library / 'README.md'} was not written by "
+                               "write_library_readme: nothing to refresh")
+    machine = machine.removeprefix("- Machine: ").removesuffix(".")
+    if last_day is not None:
+        machine = re.sub(r"(\(\d{4}-\d{2}-\d{2} to )\d{4}-\d{2}-\d{2}\)", rf"\g<1>{last_day})",
+                         machine)
+    return write_library_readme(library, command=made_by.group(1), config=made_by.group(2),
+                                machine=machine, title=lines[0].removeprefix("# "),
+                                purpose="\n".join(lines[2:body]).strip())
 
 def _summary_lines(table, log: list[dict], campaign: Campaign | None, *, command: str,
                    config: str, machine: str, title: str, purpose: str) -> list[str]:
