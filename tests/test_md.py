@@ -297,6 +297,20 @@ def test_openmp_threads_same_physics(restart_file):
     np.testing.assert_allclose(x1, x2, atol=1e-6)
 
 
+def test_neighbour_skin_sets_only_the_cost(restart_file, monkeypatch):
+    # with `check yes` the list is rebuilt before any pair can cross the cutoff unseen, so a
+    # thinner or thicker skin gives the same trajectory up to summation order; a list that
+    # missed pairs (e.g. a skin with a fixed rebuild interval) would change the energy at 1e-3
+    from supercooled.engines import lammps
+
+    default, x1 = nve_energies(*restart_file, threads=1)
+    monkeypatch.setattr(lammps, "NEIGHBOR_SKIN", 0.6)
+    thick, x2 = nve_energies(*restart_file, threads=1)
+    for key in ("potential_energy", "total_energy", "pressure"):
+        assert thick[key] == pytest.approx(default[key], rel=1e-7)
+    np.testing.assert_allclose(x1, x2, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_mpi_ranks_same_physics(restart_file):
     state, path = restart_file

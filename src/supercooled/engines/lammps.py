@@ -33,6 +33,10 @@ _mpi_loaded = False
 #: stiffness k of the harmonic push-off V = k (sigma_ab - r)^2 that separates random particles
 _PUSH_OFF_STIFFNESS = 50.0
 _TYPE_INDEX = {"A": 1, "B": 2}
+#: neighbour-list skin (sigma_AA). benchmarks/neighbor_skin.py on this project's 2-core machine
+#: (NVE at LJ rho = 1.2, T = 0.45; 1.4, 0.985; 1.8, 3.15; default box and time step; CPU time):
+#: 0.2 runs 1.11, 1.13, 1.14 x the atom-steps/s of 0.3; 0.1, 0.4 and 0.5 are slower, 0.15 on par
+NEIGHBOR_SKIN = 0.2
 #: minimised U/N above which a near-coincident pair must have survived (inherent states at
 #: rho = 1.8: LJ 3.5, WCA 14; one pair left at r ~ 1e-2 sigma adds ~1e20)
 _MAX_MINIMISED_ENERGY = 1.0e3
@@ -130,8 +134,9 @@ class LammpsEngine(Engine):
 
     def _settings(self) -> None:
         # neighbour list rebuilt whenever any particle moved more than half the skin: exact forces
+        # for any skin, which only sets the cost (benchmarks/neighbor_skin.py)
         self.lmp.commands_list([
-            "mass * 1.0", "neighbor 0.3 bin", "neigh_modify every 1 delay 0 check yes",
+            "mass * 1.0", f"neighbor {NEIGHBOR_SKIN!r} bin", "neigh_modify every 1 delay 0 check yes",
             f"timestep {self.dt!r}", "thermo_style custom step temp pe ke etotal press",
             "thermo_modify norm yes", "thermo 0",
         ])
