@@ -288,13 +288,18 @@ def nve_energies(state, path, threads):
     return values, positions
 
 
-def test_openmp_threads_same_physics(restart_file):
-    serial, x1 = nve_energies(*restart_file, threads=1)
-    omp, x2 = nve_energies(*restart_file, threads=2)
-    # only the order of force summation differs: round-off growth over 200 steps
+def assert_same_trajectory(first, second):
+    """Two ``nve_energies`` results that differ only by the order of force summation (round-off
+    growth over 200 steps)."""
+    (values_1, x1), (values_2, x2) = first, second
     for key in ("potential_energy", "total_energy", "pressure"):
-        assert omp[key] == pytest.approx(serial[key], rel=1e-7)
+        assert values_2[key] == pytest.approx(values_1[key], rel=1e-7)
     np.testing.assert_allclose(x1, x2, atol=1e-6)
+
+
+def test_openmp_threads_same_physics(restart_file):
+    assert_same_trajectory(nve_energies(*restart_file, threads=1),
+                           nve_energies(*restart_file, threads=2))
 
 
 def test_neighbour_skin_sets_only_the_cost(restart_file, monkeypatch):
@@ -303,12 +308,9 @@ def test_neighbour_skin_sets_only_the_cost(restart_file, monkeypatch):
     # missed pairs (e.g. a skin with a fixed rebuild interval) would change the energy at 1e-3
     from supercooled.engines import lammps
 
-    default, x1 = nve_energies(*restart_file, threads=1)
+    default = nve_energies(*restart_file, threads=1)
     monkeypatch.setattr(lammps, "NEIGHBOR_SKIN", 0.6)
-    thick, x2 = nve_energies(*restart_file, threads=1)
-    for key in ("potential_energy", "total_energy", "pressure"):
-        assert thick[key] == pytest.approx(default[key], rel=1e-7)
-    np.testing.assert_allclose(x1, x2, atol=1e-6)
+    assert_same_trajectory(default, nve_energies(*restart_file, threads=1))
 
 
 @pytest.mark.slow

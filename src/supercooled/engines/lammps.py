@@ -35,7 +35,8 @@ _PUSH_OFF_STIFFNESS = 50.0
 _TYPE_INDEX = {"A": 1, "B": 2}
 #: neighbour-list skin (sigma_AA). benchmarks/neighbor_skin.py on this project's 2-core machine
 #: (NVE at LJ rho = 1.2, T = 0.45; 1.4, 0.985; 1.8, 3.15; default box and time step; CPU time):
-#: 0.2 runs 1.11, 1.13, 1.14 x the atom-steps/s of 0.3; 0.1, 0.4 and 0.5 are slower, 0.15 on par
+#: 0.2 runs 1.11, 1.13, 1.14 x the atom-steps/s of 0.3, 0.15 on par with 0.2; in the same
+#: measurement from the campaign's checkpoints at the first two states, 0.1, 0.4 and 0.5 were slower
 NEIGHBOR_SKIN = 0.2
 #: minimised U/N above which a near-coincident pair must have survived (inherent states at
 #: rho = 1.8: LJ 3.5, WCA 14; one pair left at r ~ 1e-2 sigma adds ~1e20)
